@@ -1,0 +1,192 @@
+//! `lofigen bench`: speed of the training step and of generation, with ratios printed in one run.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use clap::{Args, Subcommand};
+use lofigen::RunConfig;
+use lofigen::data::Windows;
+use lofigen::generate::{Engine, Precision, engine_generate, naive_generate};
+use lofigen::model::Model;
+use lofigen_audio::load_mono_8k;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+    /// Real audio the benchmark feeds (default: the bundled clip).
+    #[arg(long, global = true)]
+    audio: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// Milliseconds per training step (forward + backward + Adam) per preset and batch size.
+    Train {
+        /// Presets or config files, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "seed6,seed6-code,seed4")]
+        presets: Vec<String>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        batches: Vec<usize>,
+        /// Timed steps per measurement (after one warm-up step).
+        #[arg(long, default_value_t = 2)]
+        steps: usize,
+    },
+    /// Samples per second of the naive generator and the cached engine.
+    Generate {
+        /// Preset or config file.
+        #[arg(long, default_value = "seed6-code")]
+        preset: String,
+        /// Stream counts for the engine, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        streams: Vec<usize>,
+        /// Samples the naive generator makes (it is slow).
+        #[arg(long, default_value_t = 4)]
+        oracle_samples: usize,
+        /// Seconds of audio per engine measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let audio = a.audio.unwrap_or_else(crate::default_demo_audio);
+    let clip = load_mono_8k(&audio)?.0;
+    match a.what {
+        BenchWhat::Train {
+            presets,
+            batches,
+            steps,
+        } => bench_train(&clip.samples, &presets, &batches, steps),
+        BenchWhat::Generate {
+            preset,
+            streams,
+            oracle_samples,
+            seconds,
+        } => bench_generate(&clip.samples, &preset, &streams, oracle_samples, seconds),
+    }
+}
+
+fn machine() -> String {
+    format!("{} threads available (rayon)", rayon::current_num_threads())
+}
+
+fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: usize) -> Result<()> {
+    if steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    println!(
+        "# training step = forward + backward + Adam, batch x 8192 samples; {}",
+        machine()
+    );
+    println!("| preset | batch | ms/step | ms/window | direct-conv GFLOP/s equiv. |");
+    println!("|---|---:|---:|---:|---:|");
+    let device = lofigen::cpu_device();
+    for name in presets {
+        let config = RunConfig::load_or_preset(name)?;
+        let w = config.data.window_samples;
+        let clip = lofigen_audio::Clip::new(samples.to_vec(), lofigen_audio::TARGET_RATE);
+        let windows = Windows::new(&[clip], w, w);
+        if windows.is_empty() {
+            bail!("the benchmark audio is shorter than one {w}-sample window");
+        }
+        // Direct convolution cost: forward MACs; backward is about twice that.
+        let fwd_macs: usize = match &config.model {
+            lofigen::model::ModelConfig::Seed(s) => {
+                let mut cin = 1;
+                s.layers
+                    .iter()
+                    .map(|l| {
+                        let m = cin * l.channels * l.kernel * w;
+                        cin = l.channels;
+                        m
+                    })
+                    .sum()
+            }
+        };
+        for &b in batches {
+            device.seed(config.train.seed);
+            let ad = device.clone().autodiff();
+            let mut model: Model = config.model.init(&ad);
+            let mut optim: ModuleOptimizer = AdamConfig::new().init();
+            let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
+            let mut step = |model: Model| -> Model {
+                let (x, y) = windows.batch(&ids, &ad);
+                let Model::Seed(m) = &model;
+                let loss = (m.forward(x) - y).powi_scalar(2).mean();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                optim.step(1e-4, model, grads)
+            };
+            model = step(model);
+            let start = Instant::now();
+            for _ in 0..steps {
+                model = step(model);
+            }
+            let _ = model.valid();
+            let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
+            let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
+            println!(
+                "| {name} | {b} | {ms:.0} | {:.0} | {gflops:.1} |",
+                ms / b as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench_generate(
+    samples: &[f32],
+    preset: &str,
+    streams: &[usize],
+    oracle_samples: usize,
+    seconds: f64,
+) -> Result<()> {
+    let config = RunConfig::load_or_preset(preset)?;
+    let device = lofigen::cpu_device();
+    device.seed(config.train.seed);
+    let Model::Seed(model) = config.model.init(&device);
+    let rf = config.model.receptive_field();
+    if samples.len() < rf {
+        bail!("the benchmark audio is shorter than the receptive field ({rf} samples)");
+    }
+    let seed = &samples[..rf];
+    println!(
+        "# generation, {preset} (receptive field {rf}), random weights; {}",
+        machine()
+    );
+
+    let start = Instant::now();
+    let _ = naive_generate(&model, seed, oracle_samples.max(1), &device);
+    let oracle = oracle_samples.max(1) as f64 / start.elapsed().as_secs_f64();
+    println!("naive (burn forward over the receptive field): {oracle:.1} samples/s");
+
+    let n = (seconds * 8000.0) as usize;
+    println!(
+        "| engine | streams | samples/s (total) | x naive | x real time (8 kHz, per stream) | state/stream | weights |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &b in streams {
+        for precision in [Precision::F32, Precision::F16] {
+            let mut engine = Engine::from_seed(&model, b, precision);
+            let seeds: Vec<&[f32]> = (0..b).map(|_| seed).collect();
+            let _ = engine_generate(&mut engine, &seeds, 200);
+            let start = Instant::now();
+            let _ = engine_generate(&mut engine, &seeds, n);
+            let elapsed = start.elapsed().as_secs_f64();
+            // Prefill steps count as work done too.
+            let total = ((n + rf) * b) as f64 / elapsed;
+            println!(
+                "| {precision:?} | {b} | {total:.0} | {:.0} | {:.2} | {:.1} KiB | {:.1} MiB |",
+                total / oracle,
+                total / b as f64 / 8000.0,
+                engine.state_bytes_per_stream() as f64 / 1024.0,
+                engine.weight_bytes() as f64 / (1024.0 * 1024.0)
+            );
+        }
+    }
+    Ok(())
+}

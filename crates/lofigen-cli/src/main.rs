@@ -1,0 +1,383 @@
+//! `lofigen`: prepare music, train causal convolution models on it, generate new audio.
+
+mod bench;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use lofigen::RunConfig;
+use lofigen::corpus::{load_tracks, prepare};
+use lofigen::generate::{Precision, SeedAudio, generate, seed_samples};
+use lofigen::plot::{Series, loss_curves};
+use lofigen::train::{TrainOptions, load_trained, read_metrics, train};
+use lofigen_audio::{load_mono_8k, write_wav16};
+
+/// Learn music from raw waveforms and generate new music, lofi first.
+#[derive(Parser, Debug)]
+#[command(name = "lofigen", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Decode music files (mp3, wav, flac, ogg) to an 8 kHz mono corpus with a manifest.
+    Prepare(PrepareArgs),
+    /// Train a model and write a run directory (config, checkpoints, metrics, loss plot).
+    Train(TrainArgs),
+    /// Generate audio from a trained run into a 16-bit 8 kHz WAV.
+    Generate(GenerateArgs),
+    /// Overlay the loss curves of one or more runs in one PNG.
+    Plot(PlotArgs),
+    /// Measure training steps and generation speed (prints ratios).
+    Bench(bench::BenchArgs),
+    /// The whole pipeline on the bundled clip: prepare, train briefly, generate, plot.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+struct PrepareArgs {
+    /// Audio files or folders (walked recursively; a file's label is its folder's name).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Corpus folder to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Fail if any file could not be decoded (by default bad files are listed and skipped).
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Config file, or a preset name: seed6, seed6-code, seed4.
+    #[arg(long, default_value = "seed6")]
+    config: String,
+    /// Corpus folder(s) from `prepare`, or audio files and folders directly.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Run directory to write.
+    #[arg(long)]
+    run: PathBuf,
+    /// Continue the run from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override `train.epochs`.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override `train.batch_size`.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Override `train.learning_rate`.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Override `train.seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override `train.max_windows_per_epoch`.
+    #[arg(long)]
+    max_windows: Option<usize>,
+    /// Stop (after saving) once this many minutes have passed.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Run directory of a trained model.
+    #[arg(long)]
+    run: PathBuf,
+    /// Seconds of audio to generate.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Output WAV (16-bit, 8 kHz, mono).
+    #[arg(long)]
+    out: PathBuf,
+    /// Audio to continue (default: the first window of the test split, as the paper did).
+    #[arg(long)]
+    seed_audio: Option<PathBuf>,
+    /// Store the engine's weights as f16 (about twice as fast, outputs within ~1e-3).
+    #[arg(long)]
+    f16: bool,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// Run directories.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// PNG to write.
+    #[arg(long, default_value = "loss.png")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Folder for the corpus, run, audio and plot.
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+    /// Audio to learn from (default: the bundled 30 s clip).
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// Minutes of training.
+    #[arg(long, default_value_t = 4.0)]
+    minutes: f64,
+    /// Seconds of audio to generate.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain: what we were doing, then why it failed.
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Prepare(a) => cmd_prepare(a),
+        Command::Train(a) => cmd_train(a),
+        Command::Generate(a) => cmd_generate(a),
+        Command::Plot(a) => cmd_plot(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Demo(a) => cmd_demo(a),
+    }
+}
+
+fn cmd_prepare(a: PrepareArgs) -> Result<()> {
+    let mut bar = progress::PrepareBar::new();
+    let report = prepare(&a.inputs, &a.out, &mut bar).context("preparing the corpus failed")?;
+    bar.finish();
+    let m = &report.manifest;
+    let minutes: f64 = m.entries.iter().map(|e| e.duration_secs).sum::<f64>() / 60.0;
+    println!(
+        "prepared {} file(s), {minutes:.1} min of 8 kHz mono audio, into {}",
+        m.entries.len(),
+        a.out.display()
+    );
+    for e in m
+        .entries
+        .iter()
+        .filter(|e| e.truncated || e.skipped_packets > 0)
+    {
+        eprintln!(
+            "warning: {} is damaged: decoded {:.1} s{}{}",
+            e.source.display(),
+            e.duration_secs,
+            if e.truncated {
+                ", the rest is cut off"
+            } else {
+                ""
+            },
+            if e.skipped_packets > 0 {
+                format!(", {} bad packet(s) skipped", e.skipped_packets)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if !report.failures.is_empty() {
+        eprintln!("{} file(s) could not be prepared:", report.failures.len());
+        for f in &report.failures {
+            eprintln!("  {}", f.error);
+        }
+        if a.strict {
+            bail!("{} bad file(s) (--strict)", report.failures.len());
+        }
+    }
+    if m.entries.is_empty() {
+        bail!("no audio could be prepared from the given inputs");
+    }
+    Ok(())
+}
+
+fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
+    let mut config =
+        if a.resume && !Path::new(&a.config).exists() && a.run.join("config.toml").is_file() {
+            // Resuming without an explicit config file: the run's own config.
+            lofigen::train::load_run_config(&a.run)?
+        } else {
+            RunConfig::load_or_preset(&a.config)?
+        };
+    let t = &mut config.train;
+    if let Some(v) = a.epochs {
+        t.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        t.batch_size = v;
+    }
+    if let Some(v) = a.lr {
+        t.learning_rate = v;
+    }
+    if let Some(v) = a.seed {
+        t.seed = v;
+    }
+    if a.max_windows.is_some() {
+        t.max_windows_per_epoch = a.max_windows;
+    }
+    config.validate(Path::new("command-line options"))?;
+    Ok(config)
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    let config = resolve_config(&a)?;
+    let tracks = load_tracks(&a.data).context("loading the training audio failed")?;
+    let mut opts = TrainOptions::new(&a.run, lofigen::cpu_device());
+    opts.resume = a.resume;
+    opts.max_minutes = a.max_minutes;
+    progress::stop_on_ctrl_c(opts.stop.clone());
+    let mut observer = progress::TrainProgress::new();
+    let state = train(&config, &tracks, &opts, &mut observer)
+        .with_context(|| format!("training into {} failed", a.run.display()))?;
+    observer.finish();
+    println!(
+        "trained {} epoch(s), {} steps; test loss {}; run directory: {}",
+        state.epoch,
+        state.step,
+        state
+            .test_loss
+            .map_or("-".to_string(), |l| format!("{l:.6}")),
+        a.run.display()
+    );
+    Ok(())
+}
+
+fn cmd_generate(a: GenerateArgs) -> Result<()> {
+    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
+        bail!("--seconds must be a positive number, not {}", a.seconds);
+    }
+    let device = lofigen::cpu_device();
+    let (config, model) = load_trained(&a.run, &device)?;
+    let seed = match &a.seed_audio {
+        Some(p) => SeedAudio::Clip(load_mono_8k(p)?.0),
+        None => {
+            let info = read_run_sources(&a.run)?;
+            SeedAudio::TestSplit(
+                load_tracks(&info)
+                    .context("loading the run's training audio for the seed failed")?,
+            )
+        }
+    };
+    let seed = seed_samples(&config, &seed)?;
+    let precision = if a.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let start = Instant::now();
+    let clip = generate(&model, &seed, a.seconds, precision);
+    let secs = start.elapsed().as_secs_f64();
+    write_wav16(&a.out, &clip)?;
+    println!(
+        "wrote {:.1} s of audio to {} ({:.0} samples/s, {:.1}x real time)",
+        clip.duration_secs(),
+        a.out.display(),
+        clip.len() as f64 / secs,
+        clip.duration_secs() / secs
+    );
+    Ok(())
+}
+
+fn read_run_sources(run: &Path) -> Result<Vec<PathBuf>> {
+    let path = run.join(lofigen::train::files::RUN_INFO);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let info: lofigen::train::RunInfo = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid run summary", path.display()))?;
+    Ok(info.sources)
+}
+
+fn cmd_plot(a: PlotArgs) -> Result<()> {
+    let mut series = Vec::new();
+    for (i, run) in a.runs.iter().enumerate() {
+        let rows = read_metrics(run)?;
+        let pick = |split: &str| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|r| r.1 == split)
+                .map(|r| (r.0 as f64, r.2))
+                .collect()
+        };
+        let name = run.file_name().map_or_else(
+            || run.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        series.extend(Series::pair(&name, pick("train"), pick("valid"), i));
+    }
+    loss_curves(&a.out, "Loss per epoch (MSE; dashed: validation)", &series)?;
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+fn default_demo_audio() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo_island_dreams_30s.flac")
+}
+
+fn cmd_demo(a: DemoArgs) -> Result<()> {
+    let audio = a.audio.clone().unwrap_or_else(default_demo_audio);
+    let corpus = a.out.join("corpus");
+    let run = a.out.join("run");
+    if run.exists() {
+        std::fs::remove_dir_all(&run).with_context(|| format!("cannot clear {}", run.display()))?;
+    }
+    println!("1/4 prepare {}", audio.display());
+    cmd_prepare(PrepareArgs {
+        inputs: vec![audio],
+        out: corpus.clone(),
+        strict: true,
+    })?;
+    println!("2/4 train seed4 for {} min", a.minutes);
+    cmd_train(TrainArgs {
+        config: "seed4".into(),
+        data: vec![corpus],
+        run: run.clone(),
+        resume: false,
+        epochs: Some(1000),
+        batch_size: Some(4),
+        lr: Some(3e-4),
+        seed: None,
+        max_windows: None,
+        max_minutes: Some(a.minutes),
+    })?;
+    println!("3/4 generate {} s", a.seconds);
+    let wav = a.out.join("generated.wav");
+    cmd_generate(GenerateArgs {
+        run: run.clone(),
+        seconds: a.seconds,
+        out: wav.clone(),
+        seed_audio: None,
+        f16: false,
+    })?;
+    println!("4/4 plot");
+    let plot = a.out.join("loss.png");
+    cmd_plot(PlotArgs {
+        runs: vec![run.clone()],
+        out: plot.clone(),
+    })?;
+    println!(
+        "\ndone. outputs:\n  generated audio: {}\n  loss curves:     {}\n  run directory:   {}",
+        wav.display(),
+        plot.display(),
+        run.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Talking to the user while long work runs: progress bars on a terminal, plain lines otherwise.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lofigen::corpus::PrepareProgress;
+use lofigen::train::{EpochMetrics, RunInfo, TrainObserver};
+
+fn tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A byte progress bar per file.
+pub struct PrepareBar {
+    bar: Option<ProgressBar>,
+}
+
+impl PrepareBar {
+    pub fn new() -> Self {
+        Self { bar: None }
+    }
+    pub fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl PrepareProgress for PrepareBar {
+    fn file_started(&mut self, path: &Path, index: usize, total: usize) {
+        self.finish();
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        if tty() {
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("[{}/{}] {name}", index + 1, total));
+            self.bar = Some(bar);
+        } else {
+            eprintln!("[{}/{}] {}", index + 1, total, path.display());
+        }
+    }
+    fn bytes(&mut self, done: u64, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+}
+
+/// A step bar per epoch and one summary line per epoch.
+pub struct TrainProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl TrainProgress {
+    pub fn new() -> Self {
+        Self { bar: None }
+    }
+    pub fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl TrainObserver for TrainProgress {
+    fn started(&mut self, info: &RunInfo) {
+        let [tr, va, te] = info.split_seconds;
+        let [wtr, wva, wte] = info.split_windows;
+        eprintln!(
+            "model: {} ({} parameters, receptive field {} samples) on {}",
+            info.family, info.parameters, info.receptive_field, info.device
+        );
+        eprintln!(
+            "audio: train {tr:.1} s ({wtr} windows), validation {va:.1} s ({wva}), test {te:.1} s ({wte})"
+        );
+        if info.state.epoch > 0 {
+            eprintln!(
+                "resuming after epoch {} (step {})",
+                info.state.epoch, info.state.step
+            );
+        }
+    }
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.finish();
+        if tty() {
+            let bar = ProgressBar::new(batches as u64).with_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} steps {msg} {elapsed}<{eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{epochs}"));
+            self.bar = Some(bar);
+        }
+    }
+    fn batch_done(&mut self, batch: usize, loss: f64) {
+        if let Some(b) = &self.bar {
+            b.set_position(batch as u64);
+            b.set_message(format!("loss {loss:.5}"));
+        }
+    }
+    fn epoch_done(&mut self, m: &EpochMetrics) {
+        self.finish();
+        eprintln!(
+            "epoch {:>3}: train {:.6}  valid {:.6}  ({} windows, {:.1} s)",
+            m.epoch, m.train_loss, m.valid_loss, m.windows, m.seconds
+        );
+    }
+}
+
+/// First Ctrl-C: finish the current step, save, stop. Second: exit at once.
+pub fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit now)");
+    });
+}

@@ -1,0 +1,200 @@
+//! From tracks to training windows: the time split, the windows, and batches as tensors.
+//!
+//! Each track is split contiguously in time (first 70 % train, next 20 % validation, last
+//! 10 % test by default, as the published code does), so no window of one split overlaps
+//! another split. A window pairs `x[i..i+W]` with the NEXT samples `x[i+1..i+W+1]` (the
+//! published code accidentally paired inputs with targets two samples ahead; we do not).
+
+use burn::prelude::*;
+use lofigen_audio::Clip;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::config::DataConfig;
+use crate::corpus::Track;
+use crate::error::{Error, Result};
+
+/// RMS level tracks are scaled to when loudness normalisation is on (-20 dBFS).
+pub const NORMALIZED_RMS: f32 = 0.1;
+
+/// The three time-ordered parts of the corpus.
+#[derive(Clone, Debug, Default)]
+pub struct Splits {
+    /// First part of every track.
+    pub train: Vec<Clip>,
+    /// Middle part of every track.
+    pub valid: Vec<Clip>,
+    /// Last part of every track.
+    pub test: Vec<Clip>,
+}
+
+/// Which split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training split.
+    Train,
+    /// Validation split.
+    Valid,
+    /// Test split.
+    Test,
+}
+
+impl Split {
+    /// Lower-case name, as in the metrics CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl Splits {
+    /// The clips of one split.
+    pub fn get(&self, split: Split) -> &[Clip] {
+        match split {
+            Split::Train => &self.train,
+            Split::Valid => &self.valid,
+            Split::Test => &self.test,
+        }
+    }
+
+    /// Seconds of audio in each split.
+    pub fn seconds(&self) -> [f64; 3] {
+        let s = |c: &[Clip]| c.iter().map(|c| c.duration_secs()).sum::<f64>();
+        [s(&self.train), s(&self.valid), s(&self.test)]
+    }
+}
+
+/// Scale a clip to [`NORMALIZED_RMS`], limiting the gain so the peak stays within [-1, 1].
+pub fn normalize_loudness(clip: &Clip) -> Clip {
+    let rms = clip.rms();
+    if rms <= 1e-6 {
+        return clip.clone();
+    }
+    let peak = clip.peak().max(1e-6);
+    let gain = (NORMALIZED_RMS / rms).min(1.0 / peak);
+    Clip::new(
+        clip.samples.iter().map(|s| s * gain).collect(),
+        clip.sample_rate,
+    )
+}
+
+/// Split every track in time and check that each split holds at least one window.
+pub fn split_tracks(tracks: &[Track], data: &DataConfig) -> Result<Splits> {
+    let mut splits = Splits::default();
+    for track in tracks {
+        let clip = if data.normalize_loudness {
+            normalize_loudness(&track.clip)
+        } else {
+            track.clip.clone()
+        };
+        let n = clip.len();
+        let a = (n as f64 * data.split[0]).round() as usize;
+        let b = (n as f64 * (data.split[0] + data.split[1])).round() as usize;
+        let c = (n as f64 * (data.split[0] + data.split[1] + data.split[2])).round() as usize;
+        let rate = clip.sample_rate;
+        let part = |lo: usize, hi: usize| Clip::new(clip.samples[lo..hi.min(n)].to_vec(), rate);
+        splits.train.push(part(0, a));
+        splits.valid.push(part(a, b));
+        splits.test.push(part(b, c));
+    }
+    let need = data.window_samples + 1;
+    for split in [Split::Train, Split::Valid, Split::Test] {
+        if !splits.get(split).iter().any(|c| c.len() >= need) {
+            let longest = tracks.iter().map(|t| t.clip.len()).max().unwrap_or(0);
+            let names: Vec<String> = tracks
+                .iter()
+                .map(|t| t.path.display().to_string())
+                .collect();
+            return Err(Error::Corpus {
+                path: names.join(", ").into(),
+                problem: format!(
+                    "audio too short: the {} split needs at least {need} samples ({:.2} s) in one file, \
+                     but the longest file has {longest} samples ({:.2} s) in all; use longer audio or a smaller \
+                     data.window_samples",
+                    split.name(),
+                    need as f64 / f64::from(crate::config::SAMPLE_RATE_HZ),
+                    longest as f64 / f64::from(crate::config::SAMPLE_RATE_HZ),
+                ),
+            });
+        }
+    }
+    Ok(splits)
+}
+
+/// All windows of a set of clips: `(clip index, start sample)`.
+#[derive(Clone, Debug)]
+pub struct Windows {
+    clips: Vec<Clip>,
+    starts: Vec<(usize, usize)>,
+    window: usize,
+}
+
+impl Windows {
+    /// Windows of `window` samples every `stride` samples; each needs `window + 1` samples
+    /// because its target runs one sample ahead.
+    pub fn new(clips: &[Clip], window: usize, stride: usize) -> Self {
+        let mut starts = Vec::new();
+        for (c, clip) in clips.iter().enumerate() {
+            if clip.len() < window + 1 {
+                continue;
+            }
+            let last = clip.len() - (window + 1);
+            starts.extend((0..=last).step_by(stride).map(|s| (c, s)));
+        }
+        Self {
+            clips: clips.to_vec(),
+            starts,
+            window,
+        }
+    }
+
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Window indices in a seeded random order (a different order every epoch).
+    pub fn shuffled(&self, seed: u64, epoch: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut rng =
+            StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        order.shuffle(&mut rng);
+        order
+    }
+
+    /// The input samples of window `i` (length `window`).
+    pub fn input(&self, i: usize) -> &[f32] {
+        let (c, s) = self.starts[i];
+        &self.clips[c].samples[s..s + self.window]
+    }
+
+    /// Input and next-sample target of the windows `ids`.
+    ///
+    /// # Shapes
+    /// - both: `[ids.len(), 1, window]`
+    pub fn batch(&self, ids: &[usize], device: &Device) -> (Tensor<3>, Tensor<3>) {
+        let w = self.window;
+        let mut input = Vec::with_capacity(ids.len() * w);
+        let mut target = Vec::with_capacity(ids.len() * w);
+        for &i in ids {
+            let (c, s) = self.starts[i];
+            let samples = &self.clips[c].samples;
+            input.extend_from_slice(&samples[s..s + w]);
+            target.extend_from_slice(&samples[s + 1..s + w + 1]);
+        }
+        let shape = [ids.len(), 1, w];
+        (
+            Tensor::from_data(TensorData::new(input, shape), device),
+            Tensor::from_data(TensorData::new(target, shape), device),
+        )
+    }
+}

@@ -1,0 +1,354 @@
+//! The cached incremental generator (Fast WaveNet's queues for any causal convolution stack).
+//!
+//! A causal layer's newest output needs only its last `(kernel - 1) * dilation + 1` inputs, so
+//! each layer keeps those in a ring buffer and computes one new output column per step:
+//! ~4.7 M multiply-adds per sample for seed6-code instead of the paper's 38.7 G. Weights are
+//! exported once from the trained burn model into `[out][tap][in]` rows, so that one output
+//! row is a dot product with the ring's contiguous history window. `B` streams advance
+//! together, each with its own state, turning the per-layer work into a small matrix product.
+//!
+//! Everything is allocated in [`Engine::new`]; [`Engine::step`] allocates nothing.
+
+use rayon::prelude::*;
+
+use super::kernel::{Precision, WeightBuf, rows_times_vectors};
+use crate::model::{CausalConv1d, SeedConvNet};
+
+/// A causal convolution in the engine's layout.
+#[derive(Clone, Debug)]
+pub struct ConvWeights {
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Taps.
+    pub kernel: usize,
+    /// Spacing between taps.
+    pub dilation: usize,
+    /// `[c_out][kernel][c_in]`.
+    pub weight: WeightBuf,
+    /// `[c_out]`.
+    pub bias: Vec<f32>,
+}
+
+impl ConvWeights {
+    /// Re-lay a burn layer's `[out][in][tap]` weights as `[out][tap][in]`.
+    pub fn from_layer(layer: &CausalConv1d, precision: Precision) -> Self {
+        let [c_out, c_in, kernel] = layer.dims();
+        let (w, bias) = layer.export();
+        let mut laid = vec![0.0; w.len()];
+        for o in 0..c_out {
+            for i in 0..c_in {
+                for k in 0..kernel {
+                    laid[(o * kernel + k) * c_in + i] = w[(o * c_in + i) * kernel + k];
+                }
+            }
+        }
+        Self {
+            c_in,
+            c_out,
+            kernel,
+            dilation: layer.conv.dilation,
+            weight: WeightBuf::new(laid, precision),
+            bias,
+        }
+    }
+
+    /// Columns of history the layer keeps (its span).
+    pub fn span(&self) -> usize {
+        (self.kernel - 1) * self.dilation + 1
+    }
+
+    fn row_len(&self) -> usize {
+        self.kernel * self.c_in
+    }
+}
+
+/// One stage of the stack.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    /// The convolution.
+    pub conv: ConvWeights,
+    /// ReLU on its output.
+    pub relu: bool,
+}
+
+/// Past inputs of one layer for one stream, stored twice over so that the last `span`
+/// columns are always one contiguous slice (oldest first).
+#[derive(Clone, Debug)]
+struct Ring {
+    buf: Vec<f32>,
+    span: usize,
+    width: usize,
+    pos: usize,
+}
+
+impl Ring {
+    fn new(span: usize, width: usize) -> Self {
+        Self {
+            buf: vec![0.0; 2 * span * width],
+            span,
+            width,
+            pos: span - 1,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.fill(0.0);
+        self.pos = self.span - 1;
+    }
+
+    #[inline]
+    fn push(&mut self, column: impl Iterator<Item = f32> + Clone) {
+        self.pos = (self.pos + 1) % self.span;
+        let w = self.width;
+        for at in [self.pos, self.pos + self.span] {
+            for (d, v) in self.buf[at * w..(at + 1) * w]
+                .iter_mut()
+                .zip(column.clone())
+            {
+                *d = v;
+            }
+        }
+    }
+
+    /// The last `span` columns, oldest first.
+    #[inline]
+    fn window(&self) -> &[f32] {
+        let start = (self.pos + 1) * self.width;
+        &self.buf[start..start + self.span * self.width]
+    }
+}
+
+/// Work below this many multiply-adds per layer step stays on one thread (a rayon fork costs
+/// microseconds).
+const PARALLEL_MIN_MACS: usize = 1 << 16;
+
+/// The incremental generator: `streams` independent streams through one causal stack.
+pub struct Engine {
+    stages: Vec<Stage>,
+    streams: usize,
+    /// `rings[stage * streams + s]`.
+    rings: Vec<Ring>,
+    /// Gathered taps for dilated layers, `[stream][kernel * c_in]` per stage.
+    gathered: Vec<Vec<f32>>,
+    /// Stage outputs, `[c_out][streams]`.
+    outs: Vec<Vec<f32>>,
+    threads: usize,
+    force_portable: bool,
+}
+
+impl Engine {
+    /// An engine over `stages` with `streams` streams (>= 1), in the zero state.
+    pub fn new(stages: Vec<Stage>, streams: usize) -> Self {
+        assert!(streams >= 1, "an engine needs at least one stream");
+        let mut rings = Vec::new();
+        let mut gathered = Vec::new();
+        let mut outs = Vec::new();
+        for st in &stages {
+            for _ in 0..streams {
+                rings.push(Ring::new(st.conv.span(), st.conv.c_in));
+            }
+            let g = if st.conv.dilation > 1 {
+                streams * st.conv.row_len()
+            } else {
+                0
+            };
+            gathered.push(vec![0.0; g]);
+            outs.push(vec![0.0; st.conv.c_out * streams]);
+        }
+        Self {
+            stages,
+            streams,
+            rings,
+            gathered,
+            outs,
+            threads: rayon::current_num_threads(),
+            force_portable: false,
+        }
+    }
+
+    /// The paper's model, exported once into the engine's layout.
+    pub fn from_seed(model: &SeedConvNet, streams: usize, precision: Precision) -> Self {
+        let last = model.layers.len() - 1;
+        let stages = model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Stage {
+                conv: ConvWeights::from_layer(l, precision),
+                relu: i < last || model.final_relu,
+            })
+            .collect();
+        Self::new(stages, streams)
+    }
+
+    /// Use at most `threads` threads per layer step (1 = no threading).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Use the portable kernel even where AVX2 is available (for tests and benchmarks).
+    pub fn with_portable_kernel(mut self, portable: bool) -> Self {
+        self.force_portable = portable;
+        self
+    }
+
+    /// Number of streams.
+    pub fn streams(&self) -> usize {
+        self.streams
+    }
+
+    /// Samples of context one output sees.
+    pub fn receptive_field(&self) -> usize {
+        1 + self.stages.iter().map(|s| s.conv.span() - 1).sum::<usize>()
+    }
+
+    /// Bytes of state per stream (the ring buffers, stored twice over).
+    pub fn state_bytes_per_stream(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| 2 * s.conv.span() * s.conv.c_in * 4)
+            .sum()
+    }
+
+    /// Bytes of weights.
+    pub fn weight_bytes(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| s.conv.weight.bytes() + s.conv.bias.len() * 4)
+            .sum()
+    }
+
+    /// Multiply-adds per generated sample per stream.
+    pub fn macs_per_sample(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| s.conv.c_out * s.conv.row_len())
+            .sum()
+    }
+
+    /// Back to the initial (all-zero) state.
+    pub fn reset(&mut self) {
+        self.rings.iter_mut().for_each(Ring::clear);
+    }
+
+    /// Feed one input sample per stream; write each stream's prediction of its next sample.
+    pub fn step(&mut self, inputs: &[f32], outputs: &mut [f32]) {
+        let b = self.streams;
+        assert_eq!(inputs.len(), b, "one input per stream");
+        assert_eq!(outputs.len(), b, "one output per stream");
+        for (si, stage) in self.stages.iter().enumerate() {
+            // Push this stage's input column into every stream's ring.
+            let (before, rest) = self.outs.split_at_mut(si);
+            for s in 0..b {
+                let ring = &mut self.rings[si * b + s];
+                if si == 0 {
+                    ring.push(std::iter::once(inputs[s]));
+                } else {
+                    let prev = &before[si - 1];
+                    ring.push(prev[s..].iter().step_by(b).copied());
+                }
+            }
+            let conv = &stage.conv;
+            let n = conv.row_len();
+            // The history each stream contributes: the ring's window, or its dilated taps.
+            let rings = &self.rings[si * b..(si + 1) * b];
+            let gathered = &mut self.gathered[si];
+            if conv.dilation > 1 {
+                for (s, ring) in rings.iter().enumerate() {
+                    let win = ring.window();
+                    for k in 0..conv.kernel {
+                        let col = k * conv.dilation;
+                        gathered[s * n + k * conv.c_in..s * n + (k + 1) * conv.c_in]
+                            .copy_from_slice(&win[col * conv.c_in..(col + 1) * conv.c_in]);
+                    }
+                }
+            }
+            let mut xs_buf = [&[][..]; 64];
+            let xs_vec;
+            let xs: &[&[f32]] = if b <= 64 {
+                for s in 0..b {
+                    xs_buf[s] = if conv.dilation > 1 {
+                        &gathered[s * n..(s + 1) * n]
+                    } else {
+                        rings[s].window()
+                    };
+                }
+                &xs_buf[..b]
+            } else {
+                // Beyond 64 streams a per-step vector of references is a negligible cost.
+                xs_vec = (0..b)
+                    .map(|s| {
+                        if conv.dilation > 1 {
+                            &gathered[s * n..(s + 1) * n]
+                        } else {
+                            rings[s].window()
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                &xs_vec
+            };
+            let out = &mut rest[0];
+            let macs = conv.c_out * n * b;
+            let portable = self.force_portable;
+            if self.threads > 1 && macs >= PARALLEL_MIN_MACS && conv.c_out >= 2 * self.threads {
+                // Split output rows evenly (a multiple of 4) across threads.
+                let per = conv.c_out.div_ceil(self.threads).next_multiple_of(4);
+                out.par_chunks_mut(per * b)
+                    .enumerate()
+                    .for_each(|(t, chunk)| {
+                        let lo = t * per;
+                        let hi = (lo + per).min(conv.c_out);
+                        rows_times_vectors(
+                            &conv.weight,
+                            n,
+                            lo..hi,
+                            &conv.bias,
+                            xs,
+                            chunk,
+                            portable,
+                        );
+                    });
+            } else {
+                rows_times_vectors(
+                    &conv.weight,
+                    n,
+                    0..conv.c_out,
+                    &conv.bias,
+                    xs,
+                    out,
+                    portable,
+                );
+            }
+            if stage.relu {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+        // The last stage has one output channel: `[1][streams]`.
+        let last = self.outs.last().expect("an engine has at least one stage");
+        outputs.copy_from_slice(&last[..b]);
+    }
+
+    /// Feed a whole history per stream (equal lengths), discarding predictions except the last.
+    /// Only the last receptive-field samples can influence what follows, so longer histories
+    /// are cut to that.
+    pub fn prefill(&mut self, histories: &[&[f32]], last_outputs: &mut [f32]) {
+        let b = self.streams;
+        assert_eq!(histories.len(), b, "one history per stream");
+        let len = histories[0].len();
+        assert!(
+            histories.iter().all(|h| h.len() == len),
+            "histories must have equal lengths"
+        );
+        let from = len.saturating_sub(self.receptive_field());
+        let mut input = vec![0.0; b];
+        for t in from..len {
+            for (s, h) in histories.iter().enumerate() {
+                input[s] = h[t];
+            }
+            self.step(&input, last_outputs);
+        }
+    }
+}

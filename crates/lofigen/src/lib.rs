@@ -1,0 +1,24 @@
+//! lofigen: learn music from raw waveforms and generate more of it.
+//!
+//! The modules follow the life of the data: [`corpus`] (files to 8 kHz mono) -> [`data`]
+//! (time split, windows, batches) -> [`model`] (causal convolution stacks) -> [`train`]
+//! (steps, run directory, checkpoints) -> [`generate`] (cached engine and its naive oracle).
+//! The library computes and returns values; it never prints or exits.
+
+pub mod config;
+pub mod corpus;
+pub mod data;
+pub mod error;
+pub mod fsutil;
+pub mod generate;
+pub mod model;
+pub mod plot;
+pub mod train;
+
+pub use config::RunConfig;
+pub use error::{Error, Result};
+
+/// The Flex (pure-Rust CPU) device, the default backend.
+pub fn cpu_device() -> burn::prelude::Device {
+    burn::prelude::Device::flex()
+}

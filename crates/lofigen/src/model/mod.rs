@@ -1,0 +1,63 @@
+//! Model families. Each has a config (TOML, validated) that builds it on a device; all of them
+//! are stacks of the one [`causal::CausalConv1d`].
+
+pub mod causal;
+pub mod seed;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use causal::{CausalConv1d, CausalConv1dConfig};
+pub use seed::{SeedConvConfig, SeedConvNet, SeedLayerSpec};
+
+/// Which network to build; the `family` key in `[model]` selects the variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum ModelConfig {
+    /// The paper's causal Conv1D + ReLU stack, regressing the next sample with MSE.
+    Seed(SeedConvConfig),
+}
+
+impl ModelConfig {
+    /// Samples of context one prediction sees.
+    pub fn receptive_field(&self) -> usize {
+        match self {
+            ModelConfig::Seed(c) => c.receptive_field(),
+        }
+    }
+
+    /// Check the architecture; the error is `(key, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        match self {
+            ModelConfig::Seed(c) => c.validate(),
+        }
+    }
+
+    /// Build the model on `device` (weights drawn from the device's seeded RNG).
+    pub fn init(&self, device: &Device) -> Model {
+        match self {
+            ModelConfig::Seed(c) => Model::Seed(c.init(device)),
+        }
+    }
+
+    /// A short name of the family, for reports.
+    pub fn family(&self) -> &'static str {
+        match self {
+            ModelConfig::Seed(_) => "seed",
+        }
+    }
+}
+
+/// A built model of any family.
+#[derive(Module, Debug)]
+pub enum Model {
+    /// See [`SeedConvNet`].
+    Seed(SeedConvNet),
+}
+
+impl Model {
+    /// Number of trainable scalars.
+    pub fn param_count(&self) -> usize {
+        self.num_params()
+    }
+}

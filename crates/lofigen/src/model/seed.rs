@@ -1,0 +1,125 @@
+//! The paper's model: a plain stack of causal convolutions with ReLU, regressing the next sample.
+
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+use super::causal::{CausalConv1d, CausalConv1dConfig};
+
+/// One layer of the seed stack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedLayerSpec {
+    /// Output channels (the last layer must have 1: the predicted sample).
+    pub channels: usize,
+    /// Kernel length in samples.
+    pub kernel: usize,
+    /// Spacing between taps in samples (the paper: 1).
+    #[serde(default = "one")]
+    pub dilation: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The seed family: layers in order, from the 1-channel waveform to the 1-channel prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedConvConfig {
+    /// The stack, first layer first.
+    pub layers: Vec<SeedLayerSpec>,
+    /// ReLU after the output layer too, as the paper's text literally says. Off by default:
+    /// it clamps every predicted amplitude at >= 0.
+    #[serde(default)]
+    pub final_relu: bool,
+}
+
+impl SeedConvConfig {
+    /// Samples of context that one output sees: the sum of `(kernel - 1) * dilation`, plus one.
+    pub fn receptive_field(&self) -> usize {
+        1 + self
+            .layers
+            .iter()
+            .map(|l| (l.kernel.saturating_sub(1)) * l.dilation)
+            .sum::<usize>()
+    }
+
+    /// Check the stack; the error is `(key, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.layers.is_empty() {
+            return Err(("model.layers".into(), "needs at least one layer".into()));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let key = |f: &str| format!("model.layers[{i}].{f}");
+            if l.channels == 0 {
+                return Err((key("channels"), "must be at least 1".into()));
+            }
+            if l.kernel == 0 {
+                return Err((key("kernel"), "must be at least 1".into()));
+            }
+            if l.dilation == 0 {
+                return Err((key("dilation"), "must be at least 1".into()));
+            }
+        }
+        let last = self.layers.len() - 1;
+        if self.layers[last].channels != 1 {
+            return Err((
+                format!("model.layers[{last}].channels"),
+                format!(
+                    "the output layer must have 1 channel (the predicted sample), not {}",
+                    self.layers[last].channels
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Build the network on `device`.
+    pub fn init(&self, device: &Device) -> SeedConvNet {
+        let mut channels_in = 1;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let layer = CausalConv1dConfig::new(channels_in, l.channels, l.kernel)
+                    .with_dilation(l.dilation)
+                    .init(device);
+                channels_in = l.channels;
+                layer
+            })
+            .collect();
+        SeedConvNet {
+            layers,
+            final_relu: self.final_relu,
+        }
+    }
+}
+
+/// The paper's network: causal convolutions, ReLU between them, one output channel.
+#[derive(Module, Debug)]
+pub struct SeedConvNet {
+    /// The convolutions, first layer first.
+    pub layers: Vec<CausalConv1d>,
+    /// Whether the output layer is followed by a ReLU too.
+    pub final_relu: bool,
+}
+
+impl SeedConvNet {
+    /// Predict, at every position, the next sample.
+    ///
+    /// # Shapes
+    /// - input: `[batch, 1, time]` waveform in [-1, 1]
+    /// - output: `[batch, 1, time]`; `output[.., t]` predicts `input[.., t + 1]`
+    pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
+        let last = self.layers.len() - 1;
+        let mut x = input;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last || self.final_relu {
+                x = relu(x);
+            }
+        }
+        x
+    }
+}

@@ -1,0 +1,161 @@
+//! Loss curves as PNG (plotters): one run's train and validation curves, or several runs overlaid.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::train::EpochMetrics;
+
+/// One curve.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// `(epoch, loss)` points.
+    pub points: Vec<(f64, f64)>,
+    /// Dashed line (validation curves).
+    pub dashed: bool,
+    /// Index into the palette; train and validation of one run share it.
+    pub color: usize,
+}
+
+impl Series {
+    /// The train and validation curves of one run; `name` prefixes the legend.
+    pub fn from_history(name: &str, history: &[EpochMetrics]) -> Vec<Series> {
+        Self::pair(
+            name,
+            history
+                .iter()
+                .map(|m| (m.epoch as f64, m.train_loss))
+                .collect(),
+            history
+                .iter()
+                .map(|m| (m.epoch as f64, m.valid_loss))
+                .collect(),
+            0,
+        )
+    }
+
+    /// Train and validation series of one run drawn in palette colour `color`.
+    pub fn pair(
+        name: &str,
+        train: Vec<(f64, f64)>,
+        valid: Vec<(f64, f64)>,
+        color: usize,
+    ) -> Vec<Series> {
+        let sep = if name.is_empty() { "" } else { " " };
+        vec![
+            Series {
+                label: format!("{name}{sep}train"),
+                points: train,
+                dashed: false,
+                color,
+            },
+            Series {
+                label: format!("{name}{sep}validation"),
+                points: valid,
+                dashed: true,
+                color,
+            },
+        ]
+    }
+}
+
+/// Draw `series` into a PNG at `path` (written aside, then renamed).
+pub fn loss_curves(path: &Path, title: &str, series: &[Series]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // plotters picks the encoder from the extension, so the temporary name keeps `.png`.
+    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    draw(&tmp, title, series).map_err(|problem| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Plot {
+            path: path.to_path_buf(),
+            problem,
+        }
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+}
+
+fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), String> {
+    let palette = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.1.is_finite() && p.1 > 0.0);
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    if y_min > y_max {
+        (y_min, y_max) = (1e-4, 1.0);
+    }
+    let (y_lo, y_hi) = (y_min / 1.25, y_max * 1.25);
+
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.5f64..x_max + 0.5, (y_lo..y_hi).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("loss (log scale)")
+        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for s in series {
+        let color = palette[s.color % palette.len()];
+        let style = ShapeStyle {
+            color: color.to_rgba(),
+            filled: false,
+            stroke_width: 2,
+        };
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.1.is_finite() && p.1 > 0.0)
+            .collect();
+        let anno = if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+                .map_err(|e| e.to_string())?
+        } else {
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| e.to_string())?
+        };
+        anno.label(s.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}

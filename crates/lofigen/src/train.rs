@@ -1,0 +1,504 @@
+//! Training: the step, the run directory, checkpoints, metrics and resume.
+//!
+//! A run directory holds:
+//! - `config.toml`: the resolved config, written before training starts;
+//! - `checkpoints/epoch-NNNN/`: model, optimizer state and `state.json` after each epoch,
+//!   built in a temporary folder and renamed into place, so a kill never leaves a checkpoint
+//!   that looks complete but is not;
+//! - `metrics.csv` (`epoch,split,loss`) and `loss.png`, rewritten from the checkpoint's history,
+//!   so after a resume they never hold duplicated or missing rows;
+//! - `run.json`: what was trained on, for how long, on which device.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::corpus::Track;
+use crate::data::{Split, Splits, Windows, split_tracks};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::model::Model;
+
+/// File names inside a run directory.
+pub mod files {
+    /// The resolved config.
+    pub const CONFIG: &str = "config.toml";
+    /// Loss per epoch and split.
+    pub const METRICS: &str = "metrics.csv";
+    /// Train and validation curves.
+    pub const LOSS_PLOT: &str = "loss.png";
+    /// Summary of the run.
+    pub const RUN_INFO: &str = "run.json";
+    /// Folder of per-epoch checkpoints.
+    pub const CHECKPOINTS: &str = "checkpoints";
+    /// Model weights inside a checkpoint.
+    pub const MODEL: &str = "model.bpk";
+    /// Optimizer state inside a checkpoint.
+    pub const OPTIMIZER: &str = "optimizer.bpk";
+    /// Progress inside a checkpoint.
+    pub const STATE: &str = "state.json";
+}
+
+/// How many checkpoints to keep (the newest ones).
+const KEEP_CHECKPOINTS: usize = 2;
+
+/// Loss of one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the windows used.
+    pub train_loss: f64,
+    /// Mean validation loss.
+    pub valid_loss: f64,
+    /// Training windows used in this epoch.
+    pub windows: usize,
+    /// Wall-clock seconds of this epoch.
+    pub seconds: f64,
+}
+
+/// Progress stored with each checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// Metrics of every completed epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Loss on the test split, once training has finished.
+    pub test_loss: Option<f64>,
+}
+
+/// Summary written to `run.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// lofigen version that trained it.
+    pub lofigen_version: String,
+    /// Model family.
+    pub family: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Receptive field in samples.
+    pub receptive_field: usize,
+    /// The device trained on.
+    pub device: String,
+    /// Source files.
+    pub sources: Vec<PathBuf>,
+    /// Seconds of audio in train / validation / test.
+    pub split_seconds: [f64; 3],
+    /// Windows per split.
+    pub split_windows: [usize; 3],
+    /// Progress so far.
+    pub state: TrainState,
+}
+
+/// Events from training, for progress display. The library never prints.
+pub trait TrainObserver {
+    /// Training is about to start (or resume).
+    fn started(&mut self, _info: &RunInfo) {}
+    /// An epoch starts with `batches` optimiser steps.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    /// One step finished with this batch loss.
+    fn batch_done(&mut self, _batch: usize, _loss: f64) {}
+    /// An epoch finished.
+    fn epoch_done(&mut self, _metrics: &EpochMetrics) {}
+}
+
+/// Observer that ignores everything.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// What a training call may do beyond the config.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Continue from the run's latest checkpoint.
+    pub resume: bool,
+    /// Wall-clock budget for this call, in minutes; the epoch in progress ends early.
+    pub max_minutes: Option<f64>,
+    /// Where to train.
+    pub device: Device,
+    /// Set from outside (Ctrl-C) to stop after saving.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl TrainOptions {
+    /// Defaults: a fresh run on `device`, no budget.
+    pub fn new(run_dir: impl Into<PathBuf>, device: Device) -> Self {
+        Self {
+            run_dir: run_dir.into(),
+            resume: false,
+            max_minutes: None,
+            device,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// MSE between prediction and target, as a 1-element tensor.
+fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    (pred - target).powi_scalar(2).mean()
+}
+
+fn forward(model: &Model, input: Tensor<3>) -> Tensor<3> {
+    match model {
+        Model::Seed(m) => m.forward(input),
+    }
+}
+
+/// Mean loss of `model` over every window of `windows` (capped at `max`), without gradients.
+pub fn evaluate(
+    model: &Model,
+    windows: &Windows,
+    batch_size: usize,
+    max: Option<usize>,
+    device: &Device,
+) -> f64 {
+    let n = max.map_or(windows.len(), |m| m.min(windows.len()));
+    let ids: Vec<usize> = (0..n).collect();
+    let mut sum = 0.0;
+    for chunk in ids.chunks(batch_size) {
+        let (x, y) = windows.batch(chunk, device);
+        let loss: f32 = mse(forward(model, x), y).into_scalar();
+        sum += f64::from(loss) * chunk.len() as f64;
+    }
+    sum / n.max(1) as f64
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
+    let dir = run_dir.join(files::CHECKPOINTS);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+                && p.join(files::STATE).is_file()
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Load a run's resolved config.
+pub fn load_run_config(run_dir: &Path) -> Result<RunConfig> {
+    let path = run_dir.join(files::CONFIG);
+    if !path.is_file() {
+        return Err(Error::Run {
+            path: run_dir.to_path_buf(),
+            problem: "not a run directory (no config.toml)".into(),
+        });
+    }
+    RunConfig::load(&path)
+}
+
+/// Load model weights from a checkpoint into a model built from `config`.
+pub fn load_model(config: &RunConfig, checkpoint: &Path, device: &Device) -> Result<Model> {
+    let path = checkpoint.join(files::MODEL);
+    let record = ModuleRecord::load(&path).map_err(|e| Error::Run {
+        path: path.clone(),
+        problem: format!("cannot read checkpoint: {e}"),
+    })?;
+    config
+        .model
+        .init(device)
+        .try_load_record(record)
+        .map_err(|e| Error::Run {
+            path,
+            problem: format!("checkpoint does not fit the configured model: {e}"),
+        })
+}
+
+/// Load a run's latest trained model for inference.
+pub fn load_trained(run_dir: &Path, device: &Device) -> Result<(RunConfig, Model)> {
+    let config = load_run_config(run_dir)?;
+    let checkpoint = latest_checkpoint(run_dir).ok_or_else(|| Error::Run {
+        path: run_dir.to_path_buf(),
+        problem: "has no checkpoint yet (train at least one epoch)".into(),
+    })?;
+    let model = load_model(&config, &checkpoint, device)?;
+    Ok((config, model))
+}
+
+fn read_state(checkpoint: &Path) -> Result<TrainState> {
+    let path = checkpoint.join(files::STATE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Run {
+        path,
+        problem: format!("corrupt training state: {e}"),
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_string_pretty(value)
+        .expect("plain data serialises")
+        .into_bytes()
+}
+
+/// Write a checkpoint folder aside, then rename it into place; prune old ones.
+fn save_checkpoint(
+    run_dir: &Path,
+    model: &Model,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+) -> Result<PathBuf> {
+    let dir = run_dir.join(files::CHECKPOINTS);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+    let final_dir = dir.join(format!("epoch-{:04}", state.epoch));
+    let tmp = dir.join(format!(
+        ".epoch-{:04}.tmp-{}",
+        state.epoch,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
+    let record_err = |path: &Path, e: burn::store::RecordError| Error::Run {
+        path: path.to_path_buf(),
+        problem: format!("cannot write checkpoint: {e}"),
+    };
+    let model_path = tmp.join(files::MODEL);
+    model
+        .clone()
+        .into_record()
+        .save(&model_path)
+        .map_err(|e| record_err(&model_path, e))?;
+    let optim_path = tmp.join(files::OPTIMIZER);
+    optim
+        .save(&optim_path)
+        .map_err(|e| record_err(&optim_path, e))?;
+    for f in [&model_path, &optim_path] {
+        std::fs::File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("write", f, e))?;
+    }
+    write_atomic(&tmp.join(files::STATE), &to_json(state))?;
+    if final_dir.exists() {
+        // A rerun of the same epoch (after a resume from an older checkpoint) replaces it.
+        std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io("replace", &final_dir, e))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io("write", &final_dir, e))?;
+
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io("read", &dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+        })
+        .collect();
+    all.sort();
+    let excess = all.len().saturating_sub(KEEP_CHECKPOINTS);
+    for old in &all[..excess] {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(final_dir)
+}
+
+/// Write `metrics.csv` from the history (plus the test loss when known).
+fn write_metrics(run_dir: &Path, state: &TrainState) -> Result<()> {
+    let mut csv = String::from("epoch,split,loss\n");
+    for m in &state.history {
+        csv.push_str(&format!("{},train,{}\n", m.epoch, m.train_loss));
+        csv.push_str(&format!("{},valid,{}\n", m.epoch, m.valid_loss));
+    }
+    if let Some(t) = state.test_loss {
+        csv.push_str(&format!("{},test,{t}\n", state.epoch));
+    }
+    write_atomic(&run_dir.join(files::METRICS), csv.as_bytes())
+}
+
+/// Read a run's `metrics.csv` back: rows of `(epoch, split, loss)`.
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<(usize, String, f64)>> {
+    let path = run_dir.join(files::METRICS);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let bad = || Error::Run {
+            path: path.clone(),
+            problem: format!(
+                "line {}: expected `epoch,split,loss`, found `{line}`",
+                i + 1
+            ),
+        };
+        let mut parts = line.split(',');
+        let (Some(e), Some(s), Some(l), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        rows.push((
+            e.parse().map_err(|_| bad())?,
+            s.to_string(),
+            l.parse().map_err(|_| bad())?,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Train `config` on `tracks` into the run directory of `opts`.
+pub fn train(
+    config: &RunConfig,
+    tracks: &[Track],
+    opts: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainState> {
+    let run_dir = &opts.run_dir;
+    let config_path = run_dir.join(files::CONFIG);
+    let checkpoint = if opts.resume {
+        let saved = load_run_config(run_dir)?;
+        if saved.model != config.model {
+            return Err(Error::Run {
+                path: config_path,
+                problem: "this run holds a different model than the given config; \
+                          start a new run directory or resume with the run's own config"
+                    .into(),
+            });
+        }
+        latest_checkpoint(run_dir)
+    } else {
+        if config_path.exists() {
+            return Err(Error::Run {
+                path: run_dir.clone(),
+                problem:
+                    "already holds a run; pass --resume to continue it, or choose a new folder"
+                        .into(),
+            });
+        }
+        None
+    };
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io("create folder", run_dir, e))?;
+    if !opts.resume {
+        write_atomic(&config_path, config.to_toml().as_bytes())?;
+    }
+
+    let splits: Splits = split_tracks(tracks, &config.data)?;
+    let data = &config.data;
+    let windows = |s: Split| Windows::new(splits.get(s), data.window_samples, data.stride());
+    let (train_w, valid_w, test_w) = (
+        windows(Split::Train),
+        windows(Split::Valid),
+        windows(Split::Test),
+    );
+
+    let device = opts.device.clone();
+    device.seed(config.train.seed);
+    let ad_device = device.clone().autodiff();
+    let mut model = config.model.init(&ad_device);
+    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut state = TrainState::default();
+    if let Some(ck) = &checkpoint {
+        model = load_model(config, ck, &ad_device)?;
+        let optim_path = ck.join(files::OPTIMIZER);
+        optim = optim.load(&optim_path).map_err(|e| Error::Run {
+            path: optim_path.clone(),
+            problem: format!("cannot read optimizer state: {e}"),
+        })?;
+        state = read_state(ck)?;
+    }
+
+    let mut info = RunInfo {
+        lofigen_version: env!("CARGO_PKG_VERSION").to_string(),
+        family: config.model.family().to_string(),
+        parameters: model.param_count(),
+        receptive_field: config.model.receptive_field(),
+        device: format!("{device:?}"),
+        sources: tracks.iter().map(|t| t.path.clone()).collect(),
+        split_seconds: splits.seconds(),
+        split_windows: [train_w.len(), valid_w.len(), test_w.len()],
+        state: state.clone(),
+    };
+    observer.started(&info);
+
+    let t = &config.train;
+    let started = Instant::now();
+    let out_of_time = || {
+        opts.max_minutes
+            .is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0)
+            || opts.stop.load(Ordering::Relaxed)
+    };
+    while state.epoch < t.epochs && !out_of_time() {
+        let epoch = state.epoch + 1;
+        let epoch_start = Instant::now();
+        let mut order = train_w.shuffled(t.seed, epoch);
+        if let Some(cap) = t.max_windows_per_epoch {
+            order.truncate(cap);
+        }
+        let batches = order.len().div_ceil(t.batch_size);
+        observer.epoch_started(epoch, t.epochs, batches);
+        let (mut sum, mut seen) = (0.0, 0usize);
+        for (b, ids) in order.chunks(t.batch_size).enumerate() {
+            let (x, y) = train_w.batch(ids, &ad_device);
+            let loss = mse(forward(&model, x), y);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(Error::Diverged {
+                    epoch,
+                    step: state.step + 1,
+                    loss: value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(t.learning_rate, model, grads);
+            state.step += 1;
+            sum += value * ids.len() as f64;
+            seen += ids.len();
+            observer.batch_done(b + 1, value);
+            if out_of_time() {
+                break;
+            }
+        }
+        let valid_model = model.valid();
+        let valid_loss = evaluate(
+            &valid_model,
+            &valid_w,
+            t.batch_size,
+            t.max_valid_windows,
+            &device,
+        );
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: sum / seen.max(1) as f64,
+            valid_loss,
+            windows: seen,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        state.epoch = epoch;
+        state.history.push(metrics.clone());
+        state.test_loss = None;
+        save_checkpoint(run_dir, &model, &optim, &state)?;
+        write_metrics(run_dir, &state)?;
+        info.state = state.clone();
+        write_atomic(&run_dir.join(files::RUN_INFO), &to_json(&info))?;
+        crate::plot::loss_curves(
+            &run_dir.join(files::LOSS_PLOT),
+            "Training and validation loss (MSE)",
+            &[crate::plot::Series::from_history("", &state.history)].concat(),
+        )?;
+        observer.epoch_done(&metrics);
+    }
+    if let Some(ck) = latest_checkpoint(run_dir) {
+        // The test split is scored once, when this call ends, on the newest checkpoint.
+        let model = load_model(config, &ck, &device)?;
+        state.test_loss = Some(evaluate(
+            &model,
+            &test_w,
+            t.batch_size,
+            t.max_valid_windows,
+            &device,
+        ));
+        write_metrics(run_dir, &state)?;
+        info.state = state.clone();
+        write_atomic(&run_dir.join(files::RUN_INFO), &to_json(&info))?;
+    }
+    Ok(state)
+}
