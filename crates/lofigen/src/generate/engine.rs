@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{Precision, WeightBuf, rows_times_vectors};
+use super::kernel::{Matrix, Precision, chunk_for, rows_times_vectors};
 use crate::model::{CausalConv1d, SeedConvNet};
 
 /// A causal convolution in the engine's layout.
@@ -25,15 +25,15 @@ pub struct ConvWeights {
     pub kernel: usize,
     /// Spacing between taps.
     pub dilation: usize,
-    /// `[c_out][kernel][c_in]`.
-    pub weight: WeightBuf,
+    /// `[c_out][kernel][c_in]`, f32.
+    pub weight: Vec<f32>,
     /// `[c_out]`.
     pub bias: Vec<f32>,
 }
 
 impl ConvWeights {
     /// Re-lay a burn layer's `[out][in][tap]` weights as `[out][tap][in]`.
-    pub fn from_layer(layer: &CausalConv1d, precision: Precision) -> Self {
+    pub fn from_layer(layer: &CausalConv1d) -> Self {
         let [c_out, c_in, kernel] = layer.dims();
         let (w, bias) = layer.export();
         let mut laid = vec![0.0; w.len()];
@@ -49,7 +49,7 @@ impl ConvWeights {
             c_out,
             kernel,
             dilation: layer.conv.dilation,
-            weight: WeightBuf::new(laid, precision),
+            weight: laid,
             bias,
         }
     }
@@ -78,15 +78,21 @@ pub struct Stage {
 #[derive(Clone, Debug)]
 struct Ring {
     buf: Vec<f32>,
+    /// Floats skipped at the start of `buf`: large buffers come page-aligned, and histories of
+    /// several streams at equal page offsets would all land in the same L1 sets and evict each
+    /// other inside the kernel. A different 64-byte shift per stream keeps them apart.
+    off: usize,
     span: usize,
     width: usize,
     pos: usize,
 }
 
 impl Ring {
-    fn new(span: usize, width: usize) -> Self {
+    fn new(span: usize, width: usize, stream: usize) -> Self {
+        let off = (stream % 61) * 16;
         Self {
-            buf: vec![0.0; 2 * span * width],
+            buf: vec![0.0; off + 2 * span * width],
+            off,
             span,
             width,
             pos: span - 1,
@@ -115,7 +121,7 @@ impl Ring {
     /// The last `span` columns, oldest first.
     #[inline]
     fn window(&self) -> &[f32] {
-        let start = (self.pos + 1) * self.width;
+        let start = self.off + (self.pos + 1) * self.width;
         &self.buf[start..start + self.span * self.width]
     }
 }
@@ -134,20 +140,37 @@ pub struct Engine {
     gathered: Vec<Vec<f32>>,
     /// Stage outputs, `[c_out][streams]`.
     outs: Vec<Vec<f32>>,
+    /// The stages' weights as the kernel reads them.
+    matrices: Vec<Matrix>,
+    /// Kernel scratch, `[c_out][streams][8]` per stage.
+    partials: Vec<Vec<f32>>,
     threads: usize,
     force_portable: bool,
 }
 
 impl Engine {
-    /// An engine over `stages` with `streams` streams (>= 1), in the zero state.
-    pub fn new(stages: Vec<Stage>, streams: usize) -> Self {
+    /// An engine over `stages` with `streams` streams (>= 1), in the zero state, with its
+    /// weights stored at `precision` in the layout the kernel wants for this many streams.
+    pub fn new(stages: Vec<Stage>, streams: usize, precision: Precision) -> Self {
         assert!(streams >= 1, "an engine needs at least one stream");
         let mut rings = Vec::new();
         let mut gathered = Vec::new();
         let mut outs = Vec::new();
+        let mut partials = Vec::new();
+        let mut matrices = Vec::new();
         for st in &stages {
-            for _ in 0..streams {
-                rings.push(Ring::new(st.conv.span(), st.conv.c_in));
+            let c = &st.conv;
+            let chunk = chunk_for(streams, c.row_len());
+            matrices.push(Matrix::new(
+                &c.weight,
+                c.c_out,
+                c.row_len(),
+                chunk,
+                precision,
+            ));
+            partials.push(vec![0.0; st.conv.c_out * streams * 8]);
+            for s in 0..streams {
+                rings.push(Ring::new(st.conv.span(), st.conv.c_in, s));
             }
             let g = if st.conv.dilation > 1 {
                 streams * st.conv.row_len()
@@ -163,6 +186,8 @@ impl Engine {
             rings,
             gathered,
             outs,
+            partials,
+            matrices,
             threads: rayon::current_num_threads(),
             force_portable: false,
         }
@@ -176,11 +201,11 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(i, l)| Stage {
-                conv: ConvWeights::from_layer(l, precision),
+                conv: ConvWeights::from_layer(l),
                 relu: i < last || model.final_relu,
             })
             .collect();
-        Self::new(stages, streams)
+        Self::new(stages, streams, precision)
     }
 
     /// Use at most `threads` threads per layer step (1 = no threading).
@@ -215,10 +240,12 @@ impl Engine {
 
     /// Bytes of weights.
     pub fn weight_bytes(&self) -> usize {
-        self.stages
-            .iter()
-            .map(|s| s.conv.weight.bytes() + s.conv.bias.len() * 4)
-            .sum()
+        self.matrices.iter().map(Matrix::bytes).sum::<usize>()
+            + self
+                .stages
+                .iter()
+                .map(|s| s.conv.bias.len() * 4)
+                .sum::<usize>()
     }
 
     /// Multiply-adds per generated sample per stream.
@@ -291,34 +318,37 @@ impl Engine {
                 &xs_vec
             };
             let out = &mut rest[0];
+            let partial = &mut self.partials[si];
+            let matrix = &self.matrices[si];
             let macs = conv.c_out * n * b;
             let portable = self.force_portable;
             if self.threads > 1 && macs >= PARALLEL_MIN_MACS && conv.c_out >= 2 * self.threads {
                 // Split output rows evenly (a multiple of 4) across threads.
                 let per = conv.c_out.div_ceil(self.threads).next_multiple_of(4);
                 out.par_chunks_mut(per * b)
+                    .zip(partial.par_chunks_mut(per * b * 8))
                     .enumerate()
-                    .for_each(|(t, chunk)| {
+                    .for_each(|(t, (chunk, scratch))| {
                         let lo = t * per;
                         let hi = (lo + per).min(conv.c_out);
                         rows_times_vectors(
-                            &conv.weight,
-                            n,
+                            matrix,
                             lo..hi,
                             &conv.bias,
                             xs,
                             chunk,
+                            scratch,
                             portable,
                         );
                     });
             } else {
                 rows_times_vectors(
-                    &conv.weight,
-                    n,
+                    matrix,
                     0..conv.c_out,
                     &conv.bias,
                     xs,
                     out,
+                    partial,
                     portable,
                 );
             }

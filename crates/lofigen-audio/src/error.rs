@@ -1,0 +1,96 @@
+//! Errors that name the file and the problem, so a user with a folder of a thousand songs can tell
+//! which one is broken and why.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading or writing audio. Every variant carries the path, and its
+/// message starts from it (or from "cannot open/write" and the path).
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened (missing, no permission, a directory...).
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file exists but holds no bytes.
+    #[error("{} is empty (0 bytes)", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No container format matched the file's contents.
+    #[error("{} is not a recognised audio file ({reason})", path.display())]
+    NotAudio {
+        /// The file.
+        path: PathBuf,
+        /// What the prober said.
+        reason: String,
+    },
+    /// The container holds no audio track.
+    #[error("{} has no audio track", path.display())]
+    NoAudioTrack {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The audio track uses a codec (or a codec feature) this build cannot decode.
+    #[error("{} uses an unsupported codec ({reason})", path.display())]
+    UnsupportedCodec {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder registry said.
+        reason: String,
+    },
+    /// The file was recognised but not a single sample could be decoded from it.
+    #[error("{} contains no decodable audio ({reason})", path.display())]
+    NoDecodableAudio {
+        /// The file.
+        path: PathBuf,
+        /// The last problem seen (or "no audio frames" when the stream is simply empty).
+        reason: String,
+    },
+    /// [`crate::load_mono`] was asked for an impossible output rate (0 Hz).
+    #[error("cannot load {}: target sample rate {rate} Hz is invalid", path.display())]
+    BadTargetRate {
+        /// The file.
+        path: PathBuf,
+        /// The requested rate.
+        rate: u32,
+    },
+    /// Writing (or renaming into place) failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The destination file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The caller asked for something that cannot be written (unequal channel lengths, an
+    /// unsupported bit depth, a zero sample rate...).
+    #[error("cannot write {}: {reason}", path.display())]
+    InvalidInput {
+        /// The destination file.
+        path: PathBuf,
+        /// What was wrong with the request.
+        reason: String,
+    },
+}
+
+impl AudioError {
+    /// The file this error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            AudioError::Open { path, .. }
+            | AudioError::Empty { path }
+            | AudioError::NotAudio { path, .. }
+            | AudioError::NoAudioTrack { path }
+            | AudioError::UnsupportedCodec { path, .. }
+            | AudioError::NoDecodableAudio { path, .. }
+            | AudioError::BadTargetRate { path, .. }
+            | AudioError::Write { path, .. }
+            | AudioError::InvalidInput { path, .. } => path,
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Audio I/O for lofigen.
+//!
+//! The models work on 8 kHz mono, so everything that enters the project goes through
+//! [`load_mono`]: any mp3/wav/flac/ogg(vorbis) file is decoded packet by packet, averaged to mono
+//! and resampled with a band-limited (FFT) resampler, without ever holding the whole decoded
+//! source in memory. Results leave through [`write_wav16`], which writes atomically so that an
+//! interrupted run never leaves a half-written WAV behind.
+//!
+//! The small helper modules ([`mulaw`], [`signal`], [`spectrum`]) exist so that the model code and
+//! the tests share one definition of the quantiser and of the test signals.
+//!
+//! ```
+//! use lofigen_audio::{Clip, resample, signal, spectrum, TARGET_RATE};
+//!
+//! // A 440 Hz tone at 44.1 kHz keeps its pitch and its length (in seconds) at 8 kHz.
+//! let tone = Clip::new(signal::sine(440.0, 44_100, 1.0, 0.5), 44_100);
+//! let low = resample(&tone, TARGET_RATE);
+//! assert_eq!(low.len(), 8000);
+//! assert!((spectrum::peak_frequency(&low.samples, TARGET_RATE) - 440.0).abs() < 2.0);
+//! ```
+
+#![warn(missing_docs)]
+
+mod clip;
+mod decode;
+mod error;
+pub mod mulaw;
+mod resample;
+pub mod signal;
+pub mod spectrum;
+mod wav;
+
+pub use clip::Clip;
+pub use decode::{DecodeReport, load_mono, load_mono_8k};
+pub use error::AudioError;
+pub use resample::{StreamResampler, resample};
+pub use wav::{write_wav_f32, write_wav_int, write_wav16};
+
+use std::path::Path;
+
+/// The sample rate every model in the project works at.
+pub const TARGET_RATE: u32 = 8000;
+
+/// File extensions [`load_mono`] is expected to understand (lower case, without the dot).
+pub const AUDIO_EXTENSIONS: &[&str] = &["mp3", "wav", "flac", "ogg"];
+
+/// Whether `path` looks like an audio file we can decode, judged by its extension only
+/// (case-insensitive), so that directory scans stay cheap.
+pub fn is_audio_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_paths_by_extension() {
+        assert!(is_audio_path(Path::new("/x/a.mp3")));
+        assert!(is_audio_path(Path::new("b.FLAC")));
+        assert!(is_audio_path(Path::new("c.Wav")));
+        assert!(is_audio_path(Path::new("d.ogg")));
+        assert!(!is_audio_path(Path::new("e.txt")));
+        assert!(!is_audio_path(Path::new("mp3")));
+        assert!(!is_audio_path(Path::new("dir.mp3/readme")));
+    }
+}

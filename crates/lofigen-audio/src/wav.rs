@@ -1,0 +1,235 @@
+//! WAV output. Every writer goes through a temporary file in the destination folder and a rename,
+//! so a crash or a full disk never leaves a truncated WAV under the final name (and a rename
+//! within one folder is atomic on the file systems we care about).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hound::{SampleFormat, WavSpec, WavWriter};
+
+use crate::{AudioError, Clip};
+
+/// Writes `clip` as mono 16-bit PCM WAV, clamping samples to [-1, 1], atomically.
+pub fn write_wav16(path: &Path, clip: &Clip) -> Result<(), AudioError> {
+    write_wav_int(
+        path,
+        std::slice::from_ref(&clip.samples),
+        clip.sample_rate,
+        16,
+    )
+}
+
+/// Writes 32-bit float WAV with one entry of `channels` per channel (all the same length),
+/// atomically. Samples are written as they are (no clamping: float WAV can hold any value).
+pub fn write_wav_f32(
+    path: &Path,
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+) -> Result<(), AudioError> {
+    let frames = check_channels(path, channels, sample_rate)?;
+    let spec = WavSpec {
+        channels: channels.len() as u16,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: SampleFormat::Float,
+    };
+    write_atomically(path, spec, |w| {
+        for i in 0..frames {
+            for ch in channels {
+                w.write_sample(ch[i])?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes integer PCM WAV with `bits` in {8, 16, 24, 32}, interleaving `channels` (all the same
+/// length), atomically. Samples are clamped to [-1, 1] and scaled by 2^(bits-1) (the top code is
+/// clipped), the same convention the decoders use, so a write/read round trip is exact to within
+/// one step.
+pub fn write_wav_int(
+    path: &Path,
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    bits: u16,
+) -> Result<(), AudioError> {
+    if !matches!(bits, 8 | 16 | 24 | 32) {
+        return Err(AudioError::InvalidInput {
+            path: path.to_path_buf(),
+            reason: format!("unsupported bit depth {bits} (use 8, 16, 24 or 32)"),
+        });
+    }
+    let frames = check_channels(path, channels, sample_rate)?;
+    let spec = WavSpec {
+        channels: channels.len() as u16,
+        sample_rate,
+        bits_per_sample: bits,
+        sample_format: SampleFormat::Int,
+    };
+    let scale = f64::from(1u32 << (bits - 1));
+    let (lo, hi) = (-scale, scale - 1.0);
+    write_atomically(path, spec, |w| {
+        for i in 0..frames {
+            for ch in channels {
+                let x = ch[i];
+                let x = if x.is_nan() {
+                    0.0
+                } else {
+                    f64::from(x.clamp(-1.0, 1.0))
+                };
+                let v = (x * scale).round().clamp(lo, hi) as i32;
+                w.write_sample(v)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Validates the channel layout and returns the number of frames.
+fn check_channels(
+    path: &Path,
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+) -> Result<usize, AudioError> {
+    let invalid = |reason: String| AudioError::InvalidInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if channels.is_empty() || channels.len() > usize::from(u16::MAX) {
+        return Err(invalid(format!(
+            "{} channels given (need 1 to 65535)",
+            channels.len()
+        )));
+    }
+    if sample_rate == 0 {
+        return Err(invalid("sample rate is 0".into()));
+    }
+    let frames = channels[0].len();
+    if let Some((i, ch)) = channels.iter().enumerate().find(|(_, c)| c.len() != frames) {
+        return Err(invalid(format!(
+            "channel {i} has {} samples but channel 0 has {frames}",
+            ch.len()
+        )));
+    }
+    Ok(frames)
+}
+
+/// Tells concurrent writers in one process apart (the pid separates processes).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden temporary name next to `path`, so the final rename stays within one file system.
+fn temp_path_for(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out.wav".into());
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Creates a temp file, lets `body` write the samples, finalises the header and renames the file
+/// into place; on any failure the temp file is removed and the error names `path`.
+fn write_atomically<F>(path: &Path, spec: WavSpec, body: F) -> Result<(), AudioError>
+where
+    F: FnOnce(&mut WavWriter<BufWriter<File>>) -> hound::Result<()>,
+{
+    let tmp = temp_path_for(path);
+    let result = (|| -> Result<(), std::io::Error> {
+        let file = File::create(&tmp)?;
+        let mut writer = WavWriter::new(BufWriter::new(file), spec).map_err(hound_to_io)?;
+        body(&mut writer).map_err(hound_to_io)?;
+        writer.finalize().map_err(hound_to_io)?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        AudioError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// hound wraps I/O errors; unwrap them so the message is the OS's, and keep the rest as text.
+fn hound_to_io(e: hound::Error) -> std::io::Error {
+    match e {
+        hound::Error::IoError(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_requests_with_the_path_in_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.wav");
+        let e = write_wav_int(&p, &[vec![0.0]], 8000, 12).unwrap_err();
+        assert!(e.to_string().contains("bad.wav") && e.to_string().contains("bit depth"));
+        let e = write_wav_f32(&p, &[vec![0.0], vec![0.0, 1.0]], 8000).unwrap_err();
+        assert!(e.to_string().contains("channel 1"), "{e}");
+        let e = write_wav_f32(&p, &[], 8000).unwrap_err();
+        assert!(e.to_string().contains("bad.wav"));
+        let e = write_wav16(&p, &Clip::new(vec![0.0], 0)).unwrap_err();
+        assert!(e.to_string().contains("sample rate"));
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn unwritable_destination_is_an_error_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("no_such_dir").join("x.wav");
+        let e = write_wav16(&p, &Clip::new(vec![0.0; 10], 8000)).unwrap_err();
+        assert!(matches!(e, AudioError::Write { .. }));
+        assert!(e.to_string().starts_with("cannot write "), "{e}");
+        assert!(e.to_string().contains("x.wav"));
+        // Writing over a directory fails at the rename; the temp file must be cleaned up.
+        let d = dir.path().join("a_dir.wav");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("keep"), b"x").unwrap();
+        assert!(write_wav16(&d, &Clip::new(vec![0.0; 10], 8000)).is_err());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn overwrites_existing_file_and_clamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.wav");
+        write_wav16(&p, &Clip::new(vec![0.0; 100], 8000)).unwrap();
+        write_wav16(&p, &Clip::new(vec![2.0, -2.0, 0.5, f32::NAN], 16000)).unwrap();
+        let mut r = hound::WavReader::open(&p).unwrap();
+        assert_eq!(r.spec().sample_rate, 16000);
+        assert_eq!(r.spec().bits_per_sample, 16);
+        let s: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+        assert_eq!(s, vec![32767, -32768, 16384, 0]);
+    }
+
+    #[test]
+    fn relative_path_temp_goes_to_current_dir() {
+        assert_eq!(
+            temp_path_for(Path::new("o.wav")).parent(),
+            Some(Path::new("."))
+        );
+        let t = temp_path_for(Path::new("/a/b/o.wav"));
+        assert_eq!(t.parent(), Some(Path::new("/a/b")));
+        assert!(
+            t.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".o.wav.")
+        );
+    }
+}
