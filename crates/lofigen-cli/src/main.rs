@@ -3,6 +3,7 @@
 mod bench;
 mod progress;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -74,7 +75,7 @@ struct TrainArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Override `train.learning_rate`.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Override `train.seed`.
     #[arg(long)]
@@ -93,7 +94,8 @@ struct GenerateArgs {
     #[arg(long)]
     run: PathBuf,
     /// Seconds of audio to generate.
-    #[arg(long, default_value_t = 10.0)]
+    // Negative numbers parse, so that `--seconds -1` gets lofigen's message, not clap's.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     seconds: f64,
     /// Output WAV (16-bit, 8 kHz, mono).
     #[arg(long)]
@@ -135,22 +137,38 @@ struct DemoArgs {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // The decoder's own log lines repeat, without the file name, problems that lofigen
+            // reports itself (naming the file), so they are off unless RUST_LOG asks for them.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,symphonia=off".into()),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // The whole chain: what we were doing, then why it failed.
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", error_report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The whole chain: what we were doing, then why it failed. A cause whose text the line above
+/// already shows (errors that print their source, such as "cannot open x: No such file") is
+/// not repeated.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}\n");
+    let mut shown = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+        shown = text;
+    }
+    out
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -169,12 +187,6 @@ fn cmd_prepare(a: PrepareArgs) -> Result<()> {
     let report = prepare(&a.inputs, &a.out, &mut bar).context("preparing the corpus failed")?;
     bar.finish();
     let m = &report.manifest;
-    let minutes: f64 = m.entries.iter().map(|e| e.duration_secs).sum::<f64>() / 60.0;
-    println!(
-        "prepared {} file(s), {minutes:.1} min of 8 kHz mono audio, into {}",
-        m.entries.len(),
-        a.out.display()
-    );
     for e in m
         .entries
         .iter()
@@ -208,6 +220,12 @@ fn cmd_prepare(a: PrepareArgs) -> Result<()> {
     if m.entries.is_empty() {
         bail!("no audio could be prepared from the given inputs");
     }
+    let minutes: f64 = m.entries.iter().map(|e| e.duration_secs).sum::<f64>() / 60.0;
+    println!(
+        "prepared {} file(s), {minutes:.1} min of 8 kHz mono audio, into {}",
+        m.entries.len(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -241,7 +259,14 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
     let config = resolve_config(&a)?;
-    let tracks = load_tracks(&a.data).context("loading the training audio failed")?;
+    // Absolute paths, so that the sources recorded in run.json (which `generate` reads back for
+    // its default seed) still resolve when generate runs from another working directory.
+    let data: Vec<PathBuf> = a
+        .data
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let tracks = load_tracks(&data).context("loading the training audio failed")?;
     let mut opts = TrainOptions::new(&a.run, lofigen::cpu_device());
     opts.resume = a.resume;
     opts.max_minutes = a.max_minutes;

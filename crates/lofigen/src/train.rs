@@ -376,12 +376,13 @@ pub fn train(
         }
         None
     };
+    // Check the audio before anything is written, so a failed start leaves no run behind.
+    let splits: Splits = split_tracks(tracks, &config.data)?;
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io("create folder", run_dir, e))?;
     if !opts.resume {
         write_atomic(&config_path, config.to_toml().as_bytes())?;
     }
 
-    let splits: Splits = split_tracks(tracks, &config.data)?;
     let data = &config.data;
     let windows = |s: Split| Windows::new(splits.get(s), data.window_samples, data.stride());
     let (train_w, valid_w, test_w) = (

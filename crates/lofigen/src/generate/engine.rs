@@ -109,10 +109,8 @@ impl Ring {
         self.pos = (self.pos + 1) % self.span;
         let w = self.width;
         for at in [self.pos, self.pos + self.span] {
-            for (d, v) in self.buf[at * w..(at + 1) * w]
-                .iter_mut()
-                .zip(column.clone())
-            {
+            let at = self.off + at * w;
+            for (d, v) in self.buf[at..at + w].iter_mut().zip(column.clone()) {
                 *d = v;
             }
         }

@@ -1,0 +1,315 @@
+//! Shared helpers for the `lofigen` integration tests, in the style of ripgrep's: run the built
+//! binary in a temporary folder, then look at its exit code, its output and the files it wrote.
+//!
+//! Not every test binary uses every helper.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The bundled 30 s demo clip (FLAC, in the repository).
+pub fn demo_flac() -> PathBuf {
+    existing(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/demo_island_dreams_30s.flac"
+    ))
+}
+
+/// The same clip as an MP3, from the shared data folder.
+pub fn demo_mp3() -> PathBuf {
+    existing(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/demo/demo_island_dreams_30s.mp3"
+    ))
+}
+
+fn existing(path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.is_file(),
+        "test data {} is missing (the tests need the repository's assets and /work/shared/data)",
+        p.display()
+    );
+    p
+}
+
+/// A tiny model that trains in a fraction of a second: receptive field 15 samples.
+pub const TINY_CONFIG: &str = r#"[model]
+family = "seed"
+layers = [ { channels = 4, kernel = 8 }, { channels = 1, kernel = 8 } ]
+[data]
+window_samples = 512
+[train]
+learning_rate = 1e-3
+batch_size = 4
+epochs = 2
+seed = 7
+max_windows_per_epoch = 8
+max_valid_windows = 4
+"#;
+
+/// What one run of the binary did.
+pub struct Run {
+    /// The command line, for failure messages.
+    pub args: Vec<String>,
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(args: Vec<String>, out: Output) -> Self {
+        Self {
+            args,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "lofigen {}\nexit code: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Assert exit code 0 and a clean stderr; returns self for chaining.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success:\n{}", self.describe());
+        self.assert_clean_stderr();
+        self
+    }
+
+    /// Assert a failure exit code, no panic, and that stderr mentions every one of `needles`.
+    #[track_caller]
+    pub fn fails_with(self, needles: &[&str]) -> Self {
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a non-zero exit code:\n{}",
+            self.describe()
+        );
+        self.assert_clean_stderr();
+        assert!(
+            self.stderr.contains("error"),
+            "stderr should say `error`:\n{}",
+            self.describe()
+        );
+        self.stderr_has(needles)
+    }
+
+    /// Assert that stderr mentions every one of `needles`.
+    #[track_caller]
+    pub fn stderr_has(self, needles: &[&str]) -> Self {
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "stderr should mention {n:?}:\n{}",
+                self.describe()
+            );
+        }
+        self
+    }
+
+    /// Assert that stdout mentions every one of `needles`.
+    #[track_caller]
+    pub fn stdout_has(self, needles: &[&str]) -> Self {
+        for n in needles {
+            assert!(
+                self.stdout.contains(n),
+                "stdout should mention {n:?}:\n{}",
+                self.describe()
+            );
+        }
+        self
+    }
+
+    #[track_caller]
+    fn assert_clean_stderr(&self) {
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "the binary panicked:\n{}",
+            self.describe()
+        );
+        // Not a terminal: no colour codes in the text a user pipes into a log.
+        assert!(
+            !self.stderr.contains('\u{1b}'),
+            "stderr holds terminal escape codes although it is not a terminal:\n{}",
+            self.describe()
+        );
+    }
+}
+
+/// Run `lofigen args...` in `dir`, with a clean logging environment.
+pub fn lofigen(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_lofigen"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the lofigen binary runs");
+    Run::from_output(args.iter().map(|s| s.to_string()).collect(), out)
+}
+
+/// Path as a `&str` for argument lists (the temporary folders are plain ASCII).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Write `text` to `dir/name` and return the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `in/lofi/{demo flac, demo mp3}` under `dir`; returns the `in` folder.
+pub fn lofi_inputs(dir: &Path) -> PathBuf {
+    let input = dir.join("in");
+    let lofi = input.join("lofi");
+    std::fs::create_dir_all(&lofi).unwrap();
+    for src in [demo_flac(), demo_mp3()] {
+        std::fs::copy(&src, lofi.join(src.file_name().unwrap())).unwrap();
+    }
+    input
+}
+
+/// `lofigen prepare in --out corpus` in `dir` (two 30 s files); returns `corpus`.
+pub fn prepared_corpus(dir: &Path) -> PathBuf {
+    lofi_inputs(dir);
+    lofigen(dir, &["prepare", "in", "--out", "corpus"]).ok();
+    dir.join("corpus")
+}
+
+/// `tiny.toml` in `dir`, and a prepared corpus; then `lofigen train` into `runs/<name>`.
+pub fn trained_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    if !dir.join("tiny.toml").exists() {
+        write(dir, "tiny.toml", TINY_CONFIG);
+    }
+    if !dir.join("corpus").exists() {
+        prepared_corpus(dir);
+    }
+    let run = format!("runs/{name}");
+    let mut args = vec![
+        "train",
+        "--config",
+        "tiny.toml",
+        "--data",
+        "corpus",
+        "--run",
+        &run,
+    ];
+    args.extend_from_slice(extra);
+    lofigen(dir, &args).ok();
+    dir.join(run)
+}
+
+/// `metrics.csv` of a run as `(epoch, split, loss)` rows, checking its header.
+pub fn metrics(run: &Path) -> Vec<(usize, String, f64)> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("epoch,split,loss"), "metrics.csv header");
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 3, "metrics row {l:?}");
+            (
+                f[0].parse().unwrap(),
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The `(epoch, split)` pairs of metrics rows, in file order.
+pub fn keys(rows: &[(usize, String, f64)]) -> Vec<(usize, &str)> {
+    rows.iter().map(|(e, s, _)| (*e, s.as_str())).collect()
+}
+
+/// Whether `path` starts with the PNG signature and a sensible IHDR; returns (width, height).
+#[track_caller]
+pub fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR", "{}: first chunk", path.display());
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    let (w, h) = (be(16), be(20));
+    assert!(w > 0 && h > 0, "{}: empty image", path.display());
+    (w, h)
+}
+
+/// The format of a PCM WAV file and its samples.
+#[derive(Debug)]
+pub struct Wav {
+    pub format_tag: u16,
+    pub channels: u16,
+    pub sample_rate: u32,
+    pub bits: u16,
+    pub samples: Vec<i16>,
+}
+
+/// Parse a 16-bit PCM WAV by walking its RIFF chunks.
+#[track_caller]
+pub fn read_wav(path: &Path) -> Wav {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(b.len() >= 12, "{}: too short for a WAV", path.display());
+    assert_eq!(&b[0..4], b"RIFF", "{}: RIFF tag", path.display());
+    assert_eq!(&b[8..12], b"WAVE", "{}: WAVE tag", path.display());
+    let le16 = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let le32 = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    assert_eq!(
+        le32(4) as usize,
+        b.len() - 8,
+        "{}: RIFF size field",
+        path.display()
+    );
+    let (mut fmt, mut data) = (None, None);
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let size = le32(i + 4) as usize;
+        let body = i + 8;
+        assert!(body + size <= b.len(), "{}: chunk overruns", path.display());
+        match &b[i..i + 4] {
+            b"fmt " => fmt = Some((le16(body), le16(body + 2), le32(body + 4), le16(body + 14))),
+            b"data" => data = Some(&b[body..body + size]),
+            _ => {}
+        }
+        i = body + size + (size & 1);
+    }
+    let (format_tag, channels, sample_rate, bits) =
+        fmt.unwrap_or_else(|| panic!("{}: no fmt chunk", path.display()));
+    let data = data.unwrap_or_else(|| panic!("{}: no data chunk", path.display()));
+    assert_eq!(bits, 16, "{}: bits per sample", path.display());
+    Wav {
+        format_tag,
+        channels,
+        sample_rate,
+        bits,
+        samples: data
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+    }
+}
+
+/// A 16-bit 8 kHz mono WAV holding `seconds` of a 440 Hz tone, written by the audio crate.
+pub fn tone_wav(path: &Path, seconds: f32) {
+    let clip = lofigen_audio::Clip::new(
+        lofigen_audio::signal::sine(440.0, lofigen_audio::TARGET_RATE, seconds, 0.5),
+        lofigen_audio::TARGET_RATE,
+    );
+    lofigen_audio::write_wav16(path, &clip).unwrap();
+}

@@ -1,0 +1,166 @@
+//! The cached engine against the full forward pass (its oracle), on real audio.
+
+use burn::prelude::*;
+use lofigen::RunConfig;
+use lofigen::generate::{Engine, Precision, engine_generate, full_forward, naive_generate};
+use lofigen::model::{Model, SeedConvNet};
+
+mod common;
+
+fn model(name: &str, device: &Device) -> SeedConvNet {
+    let config = RunConfig::preset(name).unwrap();
+    device.seed(11);
+    let Model::Seed(m) = config.model.init(device);
+    m
+}
+
+/// Feed real audio through the engine sample by sample (teacher forcing) and compare every
+/// prediction with one full forward pass over the same audio.
+fn check_against_full_forward(name: &str, streams: usize, steps: usize) {
+    let device = lofigen::cpu_device();
+    let m = model(name, &device);
+    let clip = common::demo_clip();
+    let signals: Vec<&[f32]> = (0..streams)
+        .map(|s| &clip.samples[8000 + s * 3001..8000 + s * 3001 + steps])
+        .collect();
+    let mut engine = Engine::from_seed(&m, streams, Precision::F32);
+    let mut preds = vec![vec![0.0f32; steps]; streams];
+    let mut input = vec![0.0; streams];
+    let mut out = vec![0.0; streams];
+    for t in 0..steps {
+        for s in 0..streams {
+            input[s] = signals[s][t];
+        }
+        engine.step(&input, &mut out);
+        for s in 0..streams {
+            preds[s][t] = out[s];
+        }
+    }
+    for s in 0..streams {
+        let full = full_forward(&m, signals[s], &device);
+        let scale = full.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1.0);
+        let worst = full
+            .iter()
+            .zip(&preds[s])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= 1e-4 * scale,
+            "{name} stream {s}/{streams}: max diff {worst} (scale {scale})"
+        );
+        assert!(
+            full.iter().any(|v| v.abs() > 1e-3),
+            "{name}: outputs are all near zero, the test would be vacuous"
+        );
+    }
+}
+
+#[test]
+fn engine_equals_full_forward_seed4_batch_1_and_8() {
+    check_against_full_forward("seed4", 1, 2500);
+    check_against_full_forward("seed4", 8, 2100);
+}
+
+#[test]
+fn engine_equals_full_forward_seed6_batch_1_and_8() {
+    check_against_full_forward("seed6", 1, 2500);
+    check_against_full_forward("seed6", 8, 2100);
+}
+
+#[test]
+fn engine_equals_full_forward_seed6_code_batch_1_and_8() {
+    check_against_full_forward("seed6-code", 1, 2500);
+    check_against_full_forward("seed6-code", 8, 2100);
+}
+
+#[test]
+fn closed_loop_generation_equals_the_naive_generator() {
+    let device = lofigen::cpu_device();
+    let m = model("seed4", &device);
+    let clip = common::demo_clip();
+    // Longer than the receptive field, so the engine's prefill cut is exercised too.
+    let seed = &clip.samples[4000..4000 + 2000];
+    let naive = naive_generate(&m, seed, 120, &device);
+    let mut engine = Engine::from_seed(&m, 1, Precision::F32);
+    let fast = engine_generate(&mut engine, &[seed], 120);
+    let worst = naive
+        .iter()
+        .zip(&fast[0])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "max diff {worst}");
+}
+
+#[test]
+fn reset_reproduces_the_first_run_exactly() {
+    let device = lofigen::cpu_device();
+    let m = model("seed4", &device);
+    let clip = common::demo_clip();
+    let seeds: Vec<&[f32]> = (0..3)
+        .map(|s| &clip.samples[s * 5000..s * 5000 + 900])
+        .collect();
+    let mut engine = Engine::from_seed(&m, 3, Precision::F32);
+    let first = engine_generate(&mut engine, &seeds, 500);
+    let second = engine_generate(&mut engine, &seeds, 500);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn f16_weights_stay_within_1e_2_of_f32_and_portable_kernel_agrees() {
+    let device = lofigen::cpu_device();
+    let m = model("seed6-code", &device);
+    let clip = common::demo_clip();
+    let signal = &clip.samples[10_000..10_000 + 1500];
+    let run = |mut e: Engine| -> Vec<f32> {
+        let mut out = vec![0.0];
+        signal
+            .iter()
+            .map(|&x| {
+                e.step(&[x], &mut out);
+                out[0]
+            })
+            .collect()
+    };
+    let f32_out = run(Engine::from_seed(&m, 1, Precision::F32));
+    let f16_out = run(Engine::from_seed(&m, 1, Precision::F16));
+    let portable = run(Engine::from_seed(&m, 1, Precision::F32).with_portable_kernel(true));
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(
+        max_diff(&f32_out, &f16_out) <= 1e-2,
+        "f16: {}",
+        max_diff(&f32_out, &f16_out)
+    );
+    assert!(
+        max_diff(&f32_out, &f16_out) > 0.0,
+        "f16 path should actually round the weights"
+    );
+    assert!(
+        max_diff(&f32_out, &portable) <= 1e-5,
+        "portable: {}",
+        max_diff(&f32_out, &portable)
+    );
+}
+
+#[test]
+fn memory_per_stream_is_bounded_by_receptive_field_times_channels() {
+    let device = lofigen::cpu_device();
+    let m = model("seed6-code", &device);
+    let e = Engine::from_seed(&m, 4, Precision::F32);
+    assert_eq!(e.receptive_field(), 1275);
+    // Each layer keeps (span x input channels) floats, stored twice over.
+    let bound: usize = m
+        .layers
+        .iter()
+        .map(|l| 2 * (l.lookback() + 1) * l.dims()[1] * 4)
+        .sum();
+    assert_eq!(e.state_bytes_per_stream(), bound);
+    assert_eq!(
+        e.macs_per_sample(),
+        4_722_977 - (16 + 64 + 128 + 64 + 16 + 1)
+    );
+}
