@@ -186,3 +186,28 @@ fn too_short_audio_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let rd = dir.path().join("run");
+    run(&rd, &tiny(1), false);
+    let mut wild = tiny(3);
+    wild.train.learning_rate = 1e30; // one Adam step sends the weights to ~1e30: inf loss next
+    let mut opts = TrainOptions::new(&rd, lofigen::cpu_device());
+    opts.resume = true;
+    let err = train(&wild, &tracks(), &opts, &mut Silent).unwrap_err();
+    assert!(
+        matches!(err, lofigen::Error::Diverged { epoch: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("last good checkpoint is kept"));
+    let ck = latest_checkpoint(&rd).unwrap();
+    assert!(ck.ends_with("epoch-0001"), "{}", ck.display());
+    let (_, lofigen::model::Model::Seed(m)) = load_trained(&rd, &lofigen::cpu_device()).unwrap();
+    assert!(
+        m.layers
+            .iter()
+            .all(|l| l.export().0.iter().all(|w| w.is_finite()))
+    );
+}
