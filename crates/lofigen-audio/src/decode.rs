@@ -96,6 +96,19 @@ pub fn load_mono(
             reason: probe_reason(&e),
         })?;
 
+    // An ID3 length tag (TLEN, milliseconds) is the only record of a cut MP3's full length:
+    // its frames carry no total, and the reader ends cleanly at the cut.
+    let tagged_secs = {
+        let mut md = format.metadata();
+        md.skip_to_latest().and_then(|rev| {
+            rev.media
+                .tags
+                .iter()
+                .find(|t| t.raw.key.eq_ignore_ascii_case("TLEN"))
+                .and_then(|t| t.raw.value.to_string().trim().parse::<f64>().ok())
+                .map(|ms| ms / 1000.0)
+        })
+    };
     let (mut track_id, mut decoder) = open_track(format.as_ref(), path)?;
     // Announced length, for the pre-allocation and to notice a silently short stream.
     let announced = format
@@ -244,7 +257,9 @@ pub fn load_mono(
     // A reader may end cleanly at a cut; compare with the announced length (with slack for
     // encoder delay and padding) to notice it anyway.
     let short = announced.is_some_and(|n| decoded_frames + (n / 200).max(8192) < n);
-    report.truncated = ended_early || short;
+    let decoded_secs = decoded_frames as f64 / f64::from(announced_rate.max(1));
+    let short_of_tag = announced_rate > 0 && tagged_secs.is_some_and(|t| decoded_secs + 1.0 < t);
+    report.truncated = ended_early || short || short_of_tag;
     progress(total, total);
     out.shrink_to_fit();
     Ok((Clip::new(out, target_rate), report))

@@ -108,9 +108,14 @@ fn prepare_truncated_mp3_keeps_what_is_there() {
     std::fs::create_dir(&lofi).unwrap();
     std::fs::write(lofi.join("cut.mp3"), &bytes[..bytes.len() / 2]).unwrap();
 
-    lofigen(d, &["prepare", "lofi", "--out", "corpus"])
+    let run = lofigen(d, &["prepare", "lofi", "--out", "corpus"])
         .ok()
         .stdout_has(&["prepared 1 file(s)"]);
+    assert!(
+        run.stderr.contains("cut.mp3 is damaged") && run.stderr.contains("cut off"),
+        "prepare should warn about the missing rest:\n{}",
+        run.stderr
+    );
     let entries = manifest_entries(&d.join("corpus"));
     assert_eq!(entries.len(), 1);
     let secs = entries[0]["duration_secs"].as_f64().unwrap();
