@@ -119,6 +119,7 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("loss (log scale)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.2e}"))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -144,8 +145,13 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
                 .draw_series(LineSeries::new(points.clone(), style))
                 .map_err(|e| e.to_string())?
         };
-        anno.label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        // The legend sample is dashed too, so train and validation can be told apart.
+        let gap = if s.dashed { (8, 13) } else { (20, 0) };
+        anno.label(s.label.clone()).legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (gap.0, 0)], style)
+                + PathElement::new(vec![(gap.1, 0), (20, 0)], style)
+        });
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(|e| e.to_string())?;
