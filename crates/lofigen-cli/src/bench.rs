@@ -109,9 +109,8 @@ fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: us
             }
         };
         for &b in batches {
-            device.seed(config.train.seed);
             let ad = device.clone().autodiff();
-            let mut model: Model = config.model.init(&ad);
+            let mut model: Model = config.model.init_seeded(config.train.seed, &ad);
             let mut optim: ModuleOptimizer = AdamConfig::new().init();
             let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
             let mut step = |model: Model| -> Model {
@@ -147,8 +146,7 @@ fn bench_generate(
 ) -> Result<()> {
     let config = RunConfig::load_or_preset(preset)?;
     let device = lofigen::cpu_device();
-    device.seed(config.train.seed);
-    let Model::Seed(model) = config.model.init(&device);
+    let Model::Seed(model) = config.model.init_seeded(config.train.seed, &device);
     let rf = config.model.receptive_field();
     if samples.len() < rf {
         bail!("the benchmark audio is shorter than the receptive field ({rf} samples)");

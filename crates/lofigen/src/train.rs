@@ -392,9 +392,8 @@ pub fn train(
     );
 
     let device = opts.device.clone();
-    device.seed(config.train.seed);
     let ad_device = device.clone().autodiff();
-    let mut model = config.model.init(&ad_device);
+    let mut model = config.model.init_seeded(config.train.seed, &ad_device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut state = TrainState::default();
     if let Some(ck) = &checkpoint {

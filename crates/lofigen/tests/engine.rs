@@ -9,8 +9,7 @@ mod common;
 
 fn model(name: &str, device: &Device) -> SeedConvNet {
     let config = RunConfig::preset(name).unwrap();
-    device.seed(11);
-    let Model::Seed(m) = config.model.init(device);
+    let Model::Seed(m) = config.model.init_seeded(11, device);
     m
 }
 

@@ -6,8 +6,7 @@ use lofigen::generate::full_forward;
 use lofigen::model::{Model, SeedConvNet};
 
 fn seed_model(config: &RunConfig, device: &Device) -> SeedConvNet {
-    device.seed(3);
-    let Model::Seed(m) = config.model.init(device);
+    let Model::Seed(m) = config.model.init_seeded(3, device);
     m
 }
 

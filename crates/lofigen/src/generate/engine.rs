@@ -9,9 +9,8 @@
 //!
 //! Everything is allocated in [`Engine::new`]; [`Engine::step`] allocates nothing.
 
-use rayon::prelude::*;
-
 use super::kernel::{Matrix, Precision, chunk_for, rows_times_vectors};
+use super::pool::SpinPool;
 use crate::model::{CausalConv1d, SeedConvNet};
 
 /// A causal convolution in the engine's layout.
@@ -124,8 +123,8 @@ impl Ring {
     }
 }
 
-/// Work below this many multiply-adds per layer step stays on one thread (a rayon fork costs
-/// microseconds).
+/// Work below this many multiply-adds per layer step stays on one thread (a fork costs a
+/// microsecond or so).
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 /// The incremental generator: `streams` independent streams through one causal stack.
@@ -142,7 +141,8 @@ pub struct Engine {
     matrices: Vec<Matrix>,
     /// Kernel scratch, `[c_out][streams][8]` per stage.
     partials: Vec<Vec<f32>>,
-    threads: usize,
+    /// Helpers for the per-layer split (None: one thread).
+    pool: Option<SpinPool>,
     force_portable: bool,
 }
 
@@ -186,7 +186,7 @@ impl Engine {
             outs,
             partials,
             matrices,
-            threads: rayon::current_num_threads(),
+            pool: default_pool(),
             force_portable: false,
         }
     }
@@ -208,7 +208,7 @@ impl Engine {
 
     /// Use at most `threads` threads per layer step (1 = no threading).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.pool = (threads > 1).then(|| SpinPool::new(threads));
         self
     }
 
@@ -320,25 +320,34 @@ impl Engine {
             let matrix = &self.matrices[si];
             let macs = conv.c_out * n * b;
             let portable = self.force_portable;
-            if self.threads > 1 && macs >= PARALLEL_MIN_MACS && conv.c_out >= 2 * self.threads {
-                // Split output rows evenly (a multiple of 4) across threads.
-                let per = conv.c_out.div_ceil(self.threads).next_multiple_of(4);
-                out.par_chunks_mut(per * b)
-                    .zip(partial.par_chunks_mut(per * b * 8))
-                    .enumerate()
-                    .for_each(|(t, (chunk, scratch))| {
-                        let lo = t * per;
-                        let hi = (lo + per).min(conv.c_out);
-                        rows_times_vectors(
-                            matrix,
-                            lo..hi,
-                            &conv.bias,
-                            xs,
-                            chunk,
-                            scratch,
-                            portable,
-                        );
-                    });
+            let pool = self
+                .pool
+                .as_ref()
+                .filter(|p| macs >= PARALLEL_MIN_MACS && conv.c_out >= 2 * p.threads());
+            if let Some(pool) = pool {
+                // Split output rows evenly (a multiple of 4) across threads; each thread writes
+                // only its own rows of `out` and `partial`.
+                let per = conv.c_out.div_ceil(pool.threads()).next_multiple_of(4);
+                let (out_at, partial_at) = (RowPtr(out.as_mut_ptr()), RowPtr(partial.as_mut_ptr()));
+                pool.run(&|t| {
+                    let lo = (t * per).min(conv.c_out);
+                    let hi = (lo + per).min(conv.c_out);
+                    if lo == hi {
+                        return;
+                    }
+                    // SAFETY: thread t's row range [lo, hi) is disjoint from every other's,
+                    // and both buffers hold c_out rows of b (and b * 8) floats.
+                    let (chunk, scratch) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(out_at.get().add(lo * b), (hi - lo) * b),
+                            std::slice::from_raw_parts_mut(
+                                partial_at.get().add(lo * b * 8),
+                                (hi - lo) * b * 8,
+                            ),
+                        )
+                    };
+                    rows_times_vectors(matrix, lo..hi, &conv.bias, xs, chunk, scratch, portable);
+                });
             } else {
                 rows_times_vectors(
                     matrix,
@@ -378,5 +387,24 @@ impl Engine {
             }
             self.step(&input, last_outputs);
         }
+    }
+}
+
+/// One pool thread per core (rayon's count, so `RAYON_NUM_THREADS` limits it too).
+fn default_pool() -> Option<SpinPool> {
+    let threads = rayon::current_num_threads();
+    (threads > 1).then(|| SpinPool::new(threads))
+}
+
+/// A row pointer shared with the pool's threads, each of which touches only its own rows.
+#[derive(Clone, Copy)]
+struct RowPtr(*mut f32);
+// SAFETY: see the split in `Engine::step`: every thread writes a disjoint row range.
+unsafe impl Send for RowPtr {}
+unsafe impl Sync for RowPtr {}
+impl RowPtr {
+    /// A method, so closures capture the whole (Sync) wrapper rather than the raw field.
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }

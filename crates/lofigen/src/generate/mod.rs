@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod kernel;
+mod pool;
 
 use burn::prelude::*;
 use lofigen_audio::Clip;

@@ -33,7 +33,19 @@ impl ModelConfig {
         }
     }
 
-    /// Build the model on `device` (weights drawn from the device's seeded RNG).
+    /// Build the model with weights drawn from `seed`: the same seed gives the same weights.
+    ///
+    /// The backend's RNG is global to the process, so seeding and drawing happen under one
+    /// lock; two models initialised at once on different threads would otherwise interleave
+    /// their draws.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Model {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        self.init(device)
+    }
+
+    /// Build the model on `device` (weights drawn from the device's RNG as it stands).
     pub fn init(&self, device: &Device) -> Model {
         match self {
             ModelConfig::Seed(c) => Model::Seed(c.init(device)),
