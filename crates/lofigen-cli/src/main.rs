@@ -214,7 +214,17 @@ fn cmd_prepare(a: PrepareArgs) -> Result<()> {
             eprintln!("  {}", f.error);
         }
         if a.strict {
-            bail!("{} bad file(s) (--strict)", report.failures.len());
+            // A strict corpus is all or nothing: take back what this run wrote, so that no
+            // partial corpus is left looking complete.
+            for e in &m.entries {
+                let _ = std::fs::remove_file(a.out.join(&e.file));
+            }
+            let _ = std::fs::remove_file(a.out.join(lofigen::corpus::MANIFEST));
+            bail!(
+                "{} bad file(s) (--strict); nothing was kept in {}",
+                report.failures.len(),
+                a.out.display()
+            );
         }
     }
     if m.entries.is_empty() {

@@ -85,18 +85,24 @@ fn prepare_folder_with_one_bad_file() {
             .unwrap()
             .ends_with("good.flac")
     );
-    assert!(
-        d.join("corpus")
-            .join(entries[0]["file"].as_str().unwrap())
-            .is_file()
-    );
+    assert_eq!(entries[0]["file"].as_str().unwrap(), "lofi/good.wav");
+    assert!(d.join("corpus").join("lofi/good.wav").is_file());
 
     // --strict turns it into a failure.
     lofigen(d, &["prepare", "music", "--out", "strict", "--strict"]).fails_with(&[
         "notes.mp3",
         "not a recognised audio file",
         "--strict",
+        "nothing was kept",
     ]);
+    assert!(
+        !d.join("strict").join("manifest.json").exists(),
+        "a strict failure leaves no corpus"
+    );
+    assert!(
+        !d.join("strict").join("lofi").join("good.wav").exists(),
+        "a strict failure leaves no prepared audio"
+    );
 }
 
 #[test]
