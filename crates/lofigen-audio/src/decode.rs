@@ -19,6 +19,11 @@ use symphonia::core::meta::MetadataOptions;
 
 use crate::{AudioError, Clip, StreamResampler, TARGET_RATE};
 
+/// Lowest source sample rate accepted, in Hz.
+pub const MIN_RATE_HZ: u32 = 1_000;
+/// Highest source sample rate accepted, in Hz (the highest rate in real use).
+pub const MAX_RATE_HZ: u32 = 768_000;
+
 /// What decoding saw, for the manifest and for warnings.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeReport {
@@ -207,9 +212,13 @@ pub fn load_mono(
         if frames == 0 {
             continue;
         }
-        if rate == 0 || nch == 0 {
+        // A header can claim any rate; resampling from megahertz rates to 8 kHz would take
+        // minutes per packet (found by fuzzing), and no real audio lies outside this range.
+        if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&rate) || nch == 0 {
             report.skipped_packets += 1;
-            last_problem = Some(format!("packet with {nch} channels at {rate} Hz"));
+            last_problem = Some(format!(
+                "packet with {nch} channels at {rate} Hz (supported: {MIN_RATE_HZ} to {MAX_RATE_HZ} Hz)"
+            ));
             continue;
         }
         buf.copy_to_vec_interleaved(&mut interleaved);
