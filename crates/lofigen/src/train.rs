@@ -209,9 +209,10 @@ pub fn load_model(config: &RunConfig, checkpoint: &Path, device: &Device) -> Res
         path: path.clone(),
         problem: format!("cannot read checkpoint: {e}"),
     })?;
+    // Seeded so that the throw-away initial draws never touch the process's RNG unlocked.
     config
         .model
-        .init(device)
+        .init_seeded(0, device)
         .try_load_record(record)
         .map_err(|e| Error::Run {
             path,

@@ -42,7 +42,11 @@ impl ModelConfig {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
         device.seed(seed);
-        self.init(device)
+        // burn draws parameters lazily, at first use; materialise them here, under the lock,
+        // or the draws would happen later, interleaved with other threads'.
+        let model = self.init(device);
+        let record = model.clone().into_record();
+        model.load_record(record)
     }
 
     /// Build the model on `device` (weights drawn from the device's RNG as it stands).
