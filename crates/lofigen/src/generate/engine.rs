@@ -24,7 +24,7 @@ pub struct ConvWeights {
     pub kernel: usize,
     /// Spacing between taps.
     pub dilation: usize,
-    /// `[c_out][kernel][c_in]`, f32.
+    /// `[c_out][kernel][c_in]`, f32; moved into the engine's tiled matrix by [`Engine::new`].
     pub weight: Vec<f32>,
     /// `[c_out]`.
     pub bias: Vec<f32>,
@@ -149,23 +149,20 @@ pub struct Engine {
 impl Engine {
     /// An engine over `stages` with `streams` streams (>= 1), in the zero state, with its
     /// weights stored at `precision` in the layout the kernel wants for this many streams.
-    pub fn new(stages: Vec<Stage>, streams: usize, precision: Precision) -> Self {
+    pub fn new(mut stages: Vec<Stage>, streams: usize, precision: Precision) -> Self {
         assert!(streams >= 1, "an engine needs at least one stream");
         let mut rings = Vec::new();
         let mut gathered = Vec::new();
         let mut outs = Vec::new();
         let mut partials = Vec::new();
         let mut matrices = Vec::new();
-        for st in &stages {
+        for st in &mut stages {
+            // The tiled matrix is the only copy the engine reads: drop the row-major one
+            // instead of holding every weight twice.
+            let weight = std::mem::take(&mut st.conv.weight);
             let c = &st.conv;
             let chunk = chunk_for(streams, c.row_len());
-            matrices.push(Matrix::new(
-                &c.weight,
-                c.c_out,
-                c.row_len(),
-                chunk,
-                precision,
-            ));
+            matrices.push(Matrix::new(&weight, c.c_out, c.row_len(), chunk, precision));
             partials.push(vec![0.0; st.conv.c_out * streams * 8]);
             for s in 0..streams {
                 rings.push(Ring::new(st.conv.span(), st.conv.c_in, s));
