@@ -9,8 +9,11 @@ use burn::prelude::*;
 use clap::{Args, Subcommand};
 use lofigen::RunConfig;
 use lofigen::data::Windows;
-use lofigen::generate::{Engine, Precision, engine_generate, naive_generate};
-use lofigen::model::Model;
+use lofigen::generate::{
+    Engine, Precision, Sampler, Sampling, WaveNetEngine, engine_generate, full_logits,
+    naive_generate, wavenet_generate,
+};
+use lofigen::model::{Model, WaveNet};
 use lofigen_audio::load_mono_8k;
 
 #[derive(Args, Debug)]
@@ -95,28 +98,14 @@ fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: us
             bail!("the benchmark audio is shorter than one {w}-sample window");
         }
         // Direct convolution cost: forward MACs; backward is about twice that.
-        let fwd_macs: usize = match &config.model {
-            lofigen::model::ModelConfig::Seed(s) => {
-                let mut cin = 1;
-                s.layers
-                    .iter()
-                    .map(|l| {
-                        let m = cin * l.channels * l.kernel * w;
-                        cin = l.channels;
-                        m
-                    })
-                    .sum()
-            }
-        };
+        let fwd_macs = config.model.macs_per_sample() * w;
         for &b in batches {
             let ad = device.clone().autodiff();
             let mut model: Model = config.model.init_seeded(config.train.seed, &ad);
             let mut optim: ModuleOptimizer = AdamConfig::new().init();
             let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
             let mut step = |model: Model| -> Model {
-                let (x, y) = windows.batch(&ids, &ad);
-                let Model::Seed(m) = &model;
-                let loss = (m.forward(x) - y).powi_scalar(2).mean();
+                let loss = lofigen::train::batch_loss(&model, &windows, &ids, &ad);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 optim.step(1e-4, model, grads)
             };
@@ -146,7 +135,12 @@ fn bench_generate(
 ) -> Result<()> {
     let config = RunConfig::load_or_preset(preset)?;
     let device = lofigen::cpu_device();
-    let Model::Seed(model) = config.model.init_seeded(config.train.seed, &device);
+    let model = match config.model.init_seeded(config.train.seed, &device) {
+        Model::Seed(m) => m,
+        Model::WaveNet(m) => {
+            return bench_generate_wavenet(samples, preset, &m, streams, oracle_samples, seconds);
+        }
+    };
     let rf = config.model.receptive_field();
     if samples.len() < rf {
         bail!("the benchmark audio is shorter than the receptive field ({rf} samples)");
@@ -184,6 +178,85 @@ fn bench_generate(
                 engine.state_bytes_per_stream() as f64 / 1024.0,
                 engine.weight_bytes() as f64 / (1024.0 * 1024.0)
             );
+        }
+    }
+    Ok(())
+}
+
+fn bench_generate_wavenet(
+    samples: &[f32],
+    preset: &str,
+    model: &WaveNet,
+    streams: &[usize],
+    oracle_samples: usize,
+    seconds: f64,
+) -> Result<()> {
+    let device = lofigen::cpu_device();
+    let q = model.classes;
+    let probe = WaveNetEngine::new(model, 1, Precision::F32);
+    let rf = probe.receptive_field();
+    if samples.len() < rf {
+        bail!("the benchmark audio is shorter than the receptive field ({rf} samples)");
+    }
+    let seed: Vec<usize> = samples[..rf]
+        .iter()
+        .map(|&x| lofigen_audio::mulaw::encode(x, q))
+        .collect();
+    println!(
+        "# generation, {preset} (receptive field {rf}, {} multiply-adds per sample), random weights; {}",
+        probe.macs_per_sample(),
+        machine()
+    );
+
+    // The oracle: one full forward pass over the receptive field per new sample.
+    let mut sampler = Sampler::new(Sampling::default(), q);
+    let mut history = seed.clone();
+    let start = Instant::now();
+    for _ in 0..oracle_samples.max(1) {
+        let from = history.len() - rf;
+        let logits = full_logits(model, &history[from..], 0, &device);
+        let next = sampler.sample(&logits[logits.len() - q..]);
+        history.push(next);
+    }
+    let oracle = oracle_samples.max(1) as f64 / start.elapsed().as_secs_f64();
+    println!("naive (burn forward over the receptive field): {oracle:.1} samples/s");
+
+    let n = (seconds * 8000.0) as usize;
+    println!(
+        "| engine | streams | threads | samples/s (total) | x naive | x real time (8 kHz, per stream) | state/stream |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &b in streams {
+        for precision in [Precision::F32, Precision::F16] {
+            for threads in [1, rayon::current_num_threads()] {
+                let mut engine = WaveNetEngine::new(model, b, precision).with_threads(threads);
+                let seeds: Vec<&[usize]> = (0..b).map(|_| &seed[..]).collect();
+                let mut samplers: Vec<Sampler> = (0..b)
+                    .map(|s| {
+                        Sampler::new(
+                            Sampling {
+                                seed: s as u64,
+                                ..Default::default()
+                            },
+                            q,
+                        )
+                    })
+                    .collect();
+                let _ = wavenet_generate(&mut engine, &mut samplers, &seeds, 200);
+                let start = Instant::now();
+                let _ = wavenet_generate(&mut engine, &mut samplers, &seeds, n);
+                let elapsed = start.elapsed().as_secs_f64();
+                let total = ((n + rf) * b) as f64 / elapsed;
+                println!(
+                    "| {precision:?} | {b} | {threads} | {total:.0} | {:.0} | {:.2} | {:.1} KiB |",
+                    total / oracle,
+                    total / b as f64 / 8000.0,
+                    engine.state_bytes_per_stream() as f64 / 1024.0,
+                );
+                if threads == rayon::current_num_threads() {
+                    break;
+                }
+            }
         }
     }
     Ok(())

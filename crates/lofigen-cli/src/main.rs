@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use lofigen::RunConfig;
 use lofigen::corpus::{load_tracks, prepare};
-use lofigen::generate::{Precision, SeedAudio, generate, seed_samples};
+use lofigen::generate::{
+    GenerateOptions, Precision, Sampling, SeedAudio, generate, genre_index, seed_samples,
+};
 use lofigen::plot::{Series, loss_curves};
 use lofigen::train::{TrainOptions, load_trained, read_metrics, train};
 use lofigen_audio::{load_mono_8k, write_wav16};
@@ -106,6 +108,59 @@ struct GenerateArgs {
     /// Store the engine's weights as f16 (about twice as fast, outputs within 1e-2 of f32).
     #[arg(long)]
     f16: bool,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+/// How a WaveNet's next sample is drawn (regressing models ignore these).
+#[derive(Args, Debug, Clone)]
+struct SamplingArgs {
+    /// Genre of a genre-conditioned model (default: lofi if it knows it, else its first).
+    #[arg(long)]
+    genre: Option<String>,
+    /// Softmax temperature: below 1 is safer and duller, above 1 noisier.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    temperature: f32,
+    /// Draw only from the k most likely classes.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Draw only from the most likely classes that together hold this probability.
+    #[arg(long, allow_negative_numbers = true)]
+    top_p: Option<f32>,
+    /// Always take the most likely class. Deterministic but prone to collapse into silence or
+    /// a steady tone.
+    #[arg(long)]
+    greedy: bool,
+    /// Seed of the sampler: the same seed gives the same audio.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl Default for SamplingArgs {
+    fn default() -> Self {
+        Self {
+            genre: None,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            greedy: false,
+            seed: 42,
+        }
+    }
+}
+
+impl SamplingArgs {
+    fn sampling(&self) -> Result<Sampling> {
+        let s = Sampling {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            greedy: self.greedy,
+            seed: self.seed,
+        };
+        s.validate().map_err(anyhow::Error::msg)?;
+        Ok(s)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -301,8 +356,10 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
+    let sampling = a.sampling.sampling()?;
     let device = lofigen::cpu_device();
     let (config, model) = load_trained(&a.run, &device)?;
+    let genre = genre_index(&config.model, a.sampling.genre.as_deref())?;
     let seed = match &a.seed_audio {
         Some(p) => SeedAudio::Clip(load_mono_8k(p)?.0),
         None => {
@@ -320,7 +377,13 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
         Precision::F32
     };
     let start = Instant::now();
-    let clip = generate(&model, &seed, a.seconds, precision);
+    let opts = GenerateOptions {
+        seconds: a.seconds,
+        precision,
+        sampling,
+        genre,
+    };
+    let clip = generate(&model, &seed, &opts);
     let secs = start.elapsed().as_secs_f64();
     write_wav16(&a.out, &clip)?;
     println!(
@@ -401,6 +464,7 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
         out: wav.clone(),
         seed_audio: None,
         f16: false,
+        sampling: SamplingArgs::default(),
     })?;
     println!("4/4 plot");
     let plot = a.out.join("loss.png");

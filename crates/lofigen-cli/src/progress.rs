@@ -111,8 +111,12 @@ impl TrainObserver for TrainProgress {
     }
     fn epoch_done(&mut self, m: &EpochMetrics) {
         self.finish();
+        let bits = m
+            .valid_bits_per_sample
+            .map(|b| format!(" = {b:.3} bits/sample"))
+            .unwrap_or_default();
         eprintln!(
-            "epoch {:>3}: train {:.6}  valid {:.6}  ({} windows, {:.1} s)",
+            "epoch {:>3}: train {:.6}  valid {:.6}{bits}  ({} windows, {:.1} s)",
             m.epoch, m.train_loss, m.valid_loss, m.windows, m.seconds
         );
     }

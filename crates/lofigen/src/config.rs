@@ -217,10 +217,15 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../../../configs/seed6-code.toml"),
     ),
     ("seed4", include_str!("../../../configs/seed4.toml")),
+    (
+        "wavenet-small",
+        include_str!("../../../configs/wavenet-small.toml"),
+    ),
+    ("wavenet", include_str!("../../../configs/wavenet.toml")),
 ];
 
 impl RunConfig {
-    /// A shipped preset by name (`seed6`, `seed6-code`, `seed4`).
+    /// A shipped preset by name (`seed6`, `seed6-code`, `seed4`, `wavenet-small`, `wavenet`).
     pub fn preset(name: &str) -> Result<Self> {
         let (_, text) = PRESETS
             .iter()

@@ -27,6 +27,8 @@ pub struct Splits {
     pub valid: Vec<Clip>,
     /// Last part of every track.
     pub test: Vec<Clip>,
+    /// Label (genre folder) of each track, in the same order as the clips of every split.
+    pub labels: Vec<String>,
 }
 
 /// Which split.
@@ -100,6 +102,7 @@ pub fn split_tracks(tracks: &[Track], data: &DataConfig) -> Result<Splits> {
         splits.train.push(part(0, a));
         splits.valid.push(part(a, b));
         splits.test.push(part(b, c));
+        splits.labels.push(track.label.clone());
     }
     let need = data.window_samples + 1;
     for split in [Split::Train, Split::Valid, Split::Test] {
@@ -129,8 +132,21 @@ pub fn split_tracks(tracks: &[Track], data: &DataConfig) -> Result<Splits> {
 #[derive(Clone, Debug)]
 pub struct Windows {
     clips: Vec<Clip>,
+    /// Genre index of each clip (all 0 unless [`Windows::with_genres`] set them).
+    genres: Vec<usize>,
     starts: Vec<(usize, usize)>,
     window: usize,
+}
+
+/// A batch for a classifying model: mu-law classes of the input and of the next samples, and
+/// the genre of each window.
+pub struct ClassBatch {
+    /// `[batch, window]` input classes.
+    pub input: Tensor<2, Int>,
+    /// `[batch, window]` classes of the next samples.
+    pub target: Tensor<2, Int>,
+    /// `[batch]` genre indices.
+    pub genre: Tensor<1, Int>,
 }
 
 impl Windows {
@@ -146,10 +162,18 @@ impl Windows {
             starts.extend((0..=last).step_by(stride).map(|s| (c, s)));
         }
         Self {
+            genres: vec![0; clips.len()],
             clips: clips.to_vec(),
             starts,
             window,
         }
+    }
+
+    /// Attach a genre index to each clip (same order as the clips).
+    pub fn with_genres(mut self, genres: Vec<usize>) -> Self {
+        assert_eq!(genres.len(), self.clips.len(), "one genre per clip");
+        self.genres = genres;
+        self
     }
 
     /// Number of windows.
@@ -196,5 +220,29 @@ impl Windows {
             Tensor::from_data(TensorData::new(input, shape), device),
             Tensor::from_data(TensorData::new(target, shape), device),
         )
+    }
+
+    /// The windows `ids` as mu-law classes (see [`ClassBatch`]).
+    pub fn class_batch(&self, ids: &[usize], classes: usize, device: &Device) -> ClassBatch {
+        let w = self.window;
+        let mut input = Vec::with_capacity(ids.len() * w);
+        let mut target = Vec::with_capacity(ids.len() * w);
+        let mut genre = Vec::with_capacity(ids.len());
+        for &i in ids {
+            let (c, s) = self.starts[i];
+            let classes_of = self.clips[c].samples[s..s + w + 1]
+                .iter()
+                .map(|&x| lofigen_audio::mulaw::encode(x, classes) as i64)
+                .collect::<Vec<_>>();
+            input.extend_from_slice(&classes_of[..w]);
+            target.extend_from_slice(&classes_of[1..]);
+            genre.push(self.genres[c] as i64);
+        }
+        let shape = [ids.len(), w];
+        ClassBatch {
+            input: Tensor::from_data(TensorData::new(input, shape), device),
+            target: Tensor::from_data(TensorData::new(target, shape), device),
+            genre: Tensor::from_data(TensorData::new(genre, [ids.len()]), device),
+        }
     }
 }

@@ -24,7 +24,8 @@ use crate::corpus::Track;
 use crate::data::{Split, Splits, Windows, split_tracks};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::Model;
+use crate::model::wavenet::cross_entropy;
+use crate::model::{Model, ModelConfig};
 
 /// File names inside a run directory.
 pub mod files {
@@ -58,6 +59,10 @@ pub struct EpochMetrics {
     pub train_loss: f64,
     /// Mean validation loss.
     pub valid_loss: f64,
+    /// Validation NLL in bits per sample, for classifying models (8 bits = a uniform guess
+    /// over 256 classes).
+    #[serde(default)]
+    pub valid_bits_per_sample: Option<f64>,
     /// Training windows used in this epoch.
     pub windows: usize,
     /// Wall-clock seconds of this epoch.
@@ -149,10 +154,60 @@ fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
     (pred - target).powi_scalar(2).mean()
 }
 
-fn forward(model: &Model, input: Tensor<3>) -> Tensor<3> {
+/// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy
+/// in nats per sample for classifying ones.
+pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Device) -> Tensor<1> {
     match model {
-        Model::Seed(m) => m.forward(input),
+        Model::Seed(m) => {
+            let (x, y) = windows.batch(ids, device);
+            mse(m.forward(x), y)
+        }
+        Model::WaveNet(m) => {
+            let b = windows.class_batch(ids, m.classes, device);
+            let genre = m.conditioned().then_some(b.genre);
+            cross_entropy(m.forward(b.input, genre), b.target)
+        }
     }
+}
+
+/// Nats per sample as bits per sample.
+pub fn nats_to_bits(nats: f64) -> f64 {
+    nats / std::f64::consts::LN_2
+}
+
+/// Replace `genres = ["auto"]` with the tracks' sorted labels, and check that every track's
+/// label is one of the model's genres. Returns the config to train and each track's genre.
+pub fn resolve_genres(config: &RunConfig, tracks: &[Track]) -> Result<(RunConfig, Vec<usize>)> {
+    let mut config = config.clone();
+    if let ModelConfig::WaveNet(w) = &mut config.model
+        && w.genres_auto()
+    {
+        let mut labels: Vec<String> = tracks.iter().map(|t| t.label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        w.genres = labels;
+    }
+    let genres = config.model.genres();
+    if genres.is_empty() {
+        return Ok((config.clone(), vec![0; tracks.len()]));
+    }
+    let ids = tracks
+        .iter()
+        .map(|t| {
+            genres
+                .iter()
+                .position(|g| *g == t.label)
+                .ok_or_else(|| Error::Corpus {
+                    path: t.path.clone(),
+                    problem: format!(
+                        "its genre `{}` (its folder) is not one of the model's genres: {}",
+                        t.label,
+                        genres.join(", ")
+                    ),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((config, ids))
 }
 
 /// Mean loss of `model` over every window of `windows` (capped at `max`), without gradients.
@@ -167,8 +222,7 @@ pub fn evaluate(
     let ids: Vec<usize> = (0..n).collect();
     let mut sum = 0.0;
     for chunk in ids.chunks(batch_size) {
-        let (x, y) = windows.batch(chunk, device);
-        let loss: f32 = mse(forward(model, x), y).into_scalar();
+        let loss: f32 = batch_loss(model, windows, chunk, device).into_scalar();
         sum += f64::from(loss) * chunk.len() as f64;
     }
     sum / n.max(1) as f64
@@ -353,6 +407,8 @@ pub fn train(
     opts: &TrainOptions,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainState> {
+    let (config, genre_ids) = resolve_genres(config, tracks)?;
+    let config = &config;
     let run_dir = &opts.run_dir;
     let config_path = run_dir.join(files::CONFIG);
     let checkpoint = if opts.resume {
@@ -385,7 +441,10 @@ pub fn train(
     }
 
     let data = &config.data;
-    let windows = |s: Split| Windows::new(splits.get(s), data.window_samples, data.stride());
+    let windows = |s: Split| {
+        Windows::new(splits.get(s), data.window_samples, data.stride())
+            .with_genres(genre_ids.clone())
+    };
     let (train_w, valid_w, test_w) = (
         windows(Split::Train),
         windows(Split::Valid),
@@ -438,8 +497,7 @@ pub fn train(
         observer.epoch_started(epoch, t.epochs, batches);
         let (mut sum, mut seen) = (0.0, 0usize);
         for (b, ids) in order.chunks(t.batch_size).enumerate() {
-            let (x, y) = train_w.batch(ids, &ad_device);
-            let loss = mse(forward(&model, x), y);
+            let loss = batch_loss(&model, &train_w, ids, &ad_device);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(Error::Diverged {
@@ -470,6 +528,7 @@ pub fn train(
             epoch,
             train_loss: sum / seen.max(1) as f64,
             valid_loss,
+            valid_bits_per_sample: config.model.classes().map(|_| nats_to_bits(valid_loss)),
             windows: seen,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
@@ -482,7 +541,10 @@ pub fn train(
         write_atomic(&run_dir.join(files::RUN_INFO), &to_json(&info))?;
         crate::plot::loss_curves(
             &run_dir.join(files::LOSS_PLOT),
-            "Training and validation loss (MSE)",
+            match config.model.classes() {
+                Some(_) => "Training and validation loss (cross-entropy, nats per sample)",
+                None => "Training and validation loss (MSE)",
+            },
             &[crate::plot::Series::from_history("", &state.history)].concat(),
         )?;
         observer.epoch_done(&metrics);

@@ -9,7 +9,9 @@ mod common;
 
 fn model(name: &str, device: &Device) -> SeedConvNet {
     let config = RunConfig::preset(name).unwrap();
-    let Model::Seed(m) = config.model.init_seeded(11, device);
+    let Model::Seed(m) = config.model.init_seeded(11, device) else {
+        panic!("a seed preset builds a seed model")
+    };
     m
 }
 

@@ -6,7 +6,9 @@ use lofigen::generate::full_forward;
 use lofigen::model::{Model, SeedConvNet};
 
 fn seed_model(config: &RunConfig, device: &Device) -> SeedConvNet {
-    let Model::Seed(m) = config.model.init_seeded(3, device);
+    let Model::Seed(m) = config.model.init_seeded(3, device) else {
+        panic!("a seed preset builds a seed model")
+    };
     m
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::data::{Split, Windows, split_tracks};
-use lofigen::generate::{Precision, generate};
+use lofigen::generate::{GenerateOptions, generate};
 use lofigen::train::{
     Silent, TrainOptions, evaluate, files, latest_checkpoint, load_trained, train,
 };
@@ -107,7 +107,10 @@ fn resume_continues_with_optimizer_state_and_same_seed_gives_same_weights() {
         let rd = dir.path().join(run);
         assert!(latest_checkpoint(&rd).unwrap().ends_with("epoch-0002"));
         let (_, lofigen::model::Model::Seed(m)) =
-            load_trained(&rd, &lofigen::cpu_device()).unwrap();
+            load_trained(&rd, &lofigen::cpu_device()).unwrap()
+        else {
+            panic!("a seed run loads a seed model")
+        };
         m.layers
             .iter()
             .flat_map(|l| {
@@ -148,7 +151,9 @@ fn resuming_a_different_model_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     run(&dir.path().join("run"), &tiny(1), false);
     let mut other = tiny(2);
-    let lofigen::model::ModelConfig::Seed(s) = &mut other.model;
+    let lofigen::model::ModelConfig::Seed(s) = &mut other.model else {
+        panic!("tiny() is a seed config")
+    };
     s.layers[0].channels = 4;
     let mut opts = TrainOptions::new(dir.path().join("run"), lofigen::cpu_device());
     opts.resume = true;
@@ -166,13 +171,17 @@ fn generation_writes_the_requested_length_and_is_reproducible() {
     let device = lofigen::cpu_device();
     let (_, model) = load_trained(&rd, &device).unwrap();
     let seed = &common::demo_clip().samples[..2000];
-    let a = generate(&model, seed, 0.75, Precision::F32);
+    let opts = GenerateOptions {
+        seconds: 0.75,
+        ..Default::default()
+    };
+    let a = generate(&model, seed, &opts);
     assert_eq!(a.sample_rate, 8000);
     assert_eq!(a.len(), 6000);
     let (pa, pb) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
     lofigen_audio::write_wav16(&pa, &a).unwrap();
     let (_, model2) = load_trained(&rd, &device).unwrap();
-    lofigen_audio::write_wav16(&pb, &generate(&model2, seed, 0.75, Precision::F32)).unwrap();
+    lofigen_audio::write_wav16(&pb, &generate(&model2, seed, &opts)).unwrap();
     assert_eq!(std::fs::read(pa).unwrap(), std::fs::read(pb).unwrap());
 }
 
@@ -204,7 +213,10 @@ fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     assert!(err.to_string().contains("last good checkpoint is kept"));
     let ck = latest_checkpoint(&rd).unwrap();
     assert!(ck.ends_with("epoch-0001"), "{}", ck.display());
-    let (_, lofigen::model::Model::Seed(m)) = load_trained(&rd, &lofigen::cpu_device()).unwrap();
+    let (_, lofigen::model::Model::Seed(m)) = load_trained(&rd, &lofigen::cpu_device()).unwrap()
+    else {
+        panic!("a seed run loads a seed model")
+    };
     assert!(
         m.layers
             .iter()

@@ -75,7 +75,7 @@ pub struct Stage {
 /// Past inputs of one layer for one stream, stored twice over so that the last `span`
 /// columns are always one contiguous slice (oldest first).
 #[derive(Clone, Debug)]
-struct Ring {
+pub(super) struct Ring {
     buf: Vec<f32>,
     /// Floats skipped at the start of `buf`: large buffers come page-aligned, and histories of
     /// several streams at equal page offsets would all land in the same L1 sets and evict each
@@ -87,7 +87,7 @@ struct Ring {
 }
 
 impl Ring {
-    fn new(span: usize, width: usize, stream: usize) -> Self {
+    pub(super) fn new(span: usize, width: usize, stream: usize) -> Self {
         let off = (stream % 61) * 16;
         Self {
             buf: vec![0.0; off + 2 * span * width],
@@ -98,13 +98,13 @@ impl Ring {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.buf.fill(0.0);
         self.pos = self.span - 1;
     }
 
     #[inline]
-    fn push(&mut self, column: impl Iterator<Item = f32> + Clone) {
+    pub(super) fn push(&mut self, column: impl Iterator<Item = f32> + Clone) {
         self.pos = (self.pos + 1) % self.span;
         let w = self.width;
         for at in [self.pos, self.pos + self.span] {
@@ -117,7 +117,7 @@ impl Ring {
 
     /// The last `span` columns, oldest first.
     #[inline]
-    fn window(&self) -> &[f32] {
+    pub(super) fn window(&self) -> &[f32] {
         let start = self.off + (self.pos + 1) * self.width;
         &self.buf[start..start + self.span * self.width]
     }
@@ -313,49 +313,15 @@ impl Engine {
                 &xs_vec
             };
             let out = &mut rest[0];
-            let partial = &mut self.partials[si];
-            let matrix = &self.matrices[si];
-            let macs = conv.c_out * n * b;
-            let portable = self.force_portable;
-            let pool = self
-                .pool
-                .as_ref()
-                .filter(|p| macs >= PARALLEL_MIN_MACS && conv.c_out >= 2 * p.threads());
-            if let Some(pool) = pool {
-                // Split output rows evenly (a multiple of 4) across threads; each thread writes
-                // only its own rows of `out` and `partial`.
-                let per = conv.c_out.div_ceil(pool.threads()).next_multiple_of(4);
-                let (out_at, partial_at) = (RowPtr(out.as_mut_ptr()), RowPtr(partial.as_mut_ptr()));
-                pool.run(&|t| {
-                    let lo = (t * per).min(conv.c_out);
-                    let hi = (lo + per).min(conv.c_out);
-                    if lo == hi {
-                        return;
-                    }
-                    // SAFETY: thread t's row range [lo, hi) is disjoint from every other's,
-                    // and both buffers hold c_out rows of b (and b * 8) floats.
-                    let (chunk, scratch) = unsafe {
-                        (
-                            std::slice::from_raw_parts_mut(out_at.get().add(lo * b), (hi - lo) * b),
-                            std::slice::from_raw_parts_mut(
-                                partial_at.get().add(lo * b * 8),
-                                (hi - lo) * b * 8,
-                            ),
-                        )
-                    };
-                    rows_times_vectors(matrix, lo..hi, &conv.bias, xs, chunk, scratch, portable);
-                });
-            } else {
-                rows_times_vectors(
-                    matrix,
-                    0..conv.c_out,
-                    &conv.bias,
-                    xs,
-                    out,
-                    partial,
-                    portable,
-                );
-            }
+            product(
+                self.pool.as_ref(),
+                &self.matrices[si],
+                &conv.bias,
+                xs,
+                out,
+                &mut self.partials[si],
+                self.force_portable,
+            );
             if stage.relu {
                 out.iter_mut().for_each(|v| *v = v.max(0.0));
             }
@@ -387,8 +353,49 @@ impl Engine {
     }
 }
 
+/// `out[o * xs.len() + s] = bias[o] + W[o] . xs[s]` for every row, split across the pool's
+/// threads by rows when the work is large enough to pay for the fork.
+pub(super) fn product(
+    pool: Option<&SpinPool>,
+    matrix: &Matrix,
+    bias: &[f32],
+    xs: &[&[f32]],
+    out: &mut [f32],
+    partial: &mut [f32],
+    portable: bool,
+) {
+    let (rows, b) = (matrix.rows(), xs.len());
+    let macs = rows * matrix.cols() * b;
+    let pool = pool.filter(|p| macs >= PARALLEL_MIN_MACS && rows >= 2 * p.threads());
+    let Some(pool) = pool else {
+        rows_times_vectors(matrix, 0..rows, bias, xs, out, partial, portable);
+        return;
+    };
+    // Split output rows evenly (a multiple of 4) across threads; each thread writes only its
+    // own rows of `out` and `partial`.
+    let per = rows.div_ceil(pool.threads()).next_multiple_of(4);
+    let (out_at, partial_at) = (RowPtr(out.as_mut_ptr()), RowPtr(partial.as_mut_ptr()));
+    assert!(out.len() >= rows * b && partial.len() >= rows * b * 8);
+    pool.run(&|t| {
+        let lo = (t * per).min(rows);
+        let hi = (lo + per).min(rows);
+        if lo == hi {
+            return;
+        }
+        // SAFETY: thread t's row range [lo, hi) is disjoint from every other's, and both
+        // buffers hold `rows` rows of b (and b * 8) floats (asserted above).
+        let (chunk, scratch) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(out_at.get().add(lo * b), (hi - lo) * b),
+                std::slice::from_raw_parts_mut(partial_at.get().add(lo * b * 8), (hi - lo) * b * 8),
+            )
+        };
+        rows_times_vectors(matrix, lo..hi, bias, xs, chunk, scratch, portable);
+    });
+}
+
 /// One pool thread per core (rayon's count, so `RAYON_NUM_THREADS` limits it too).
-fn default_pool() -> Option<SpinPool> {
+pub(super) fn default_pool() -> Option<SpinPool> {
     let threads = rayon::current_num_threads();
     (threads > 1).then(|| SpinPool::new(threads))
 }

@@ -78,6 +78,16 @@ impl Matrix {
         }
     }
 
+    /// Rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns (the reduction length).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         match &self.buf {

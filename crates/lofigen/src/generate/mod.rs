@@ -7,6 +7,8 @@
 pub mod engine;
 pub mod kernel;
 mod pool;
+pub mod sampler;
+pub mod wavenet;
 
 use burn::prelude::*;
 use lofigen_audio::Clip;
@@ -15,9 +17,11 @@ use crate::config::{RunConfig, SAMPLE_RATE_HZ};
 use crate::corpus::Track;
 use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
-use crate::model::{Model, SeedConvNet};
+use crate::model::{Model, ModelConfig, SeedConvNet, WaveNet};
 pub use engine::Engine;
 pub use kernel::Precision;
+pub use sampler::{Sampler, Sampling};
+pub use wavenet::WaveNetEngine;
 
 /// The model's prediction at every position of `signal` in one full forward pass.
 ///
@@ -110,11 +114,135 @@ pub fn seed_samples(config: &RunConfig, seed: &SeedAudio) -> Result<Vec<f32>> {
     }
 }
 
-/// Generate `seconds` of audio from a trained model, continuing `seed`.
-pub fn generate(model: &Model, seed: &[f32], seconds: f64, precision: Precision) -> Clip {
-    let samples = (seconds * f64::from(SAMPLE_RATE_HZ)).round() as usize;
-    let Model::Seed(m) = model;
-    let mut engine = Engine::from_seed(m, 1, precision);
-    let out = engine_generate(&mut engine, &[seed], samples);
-    Clip::new(out.into_iter().next().unwrap_or_default(), SAMPLE_RATE_HZ)
+/// How to generate, beyond the model and the seed.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateOptions {
+    /// Seconds of new audio.
+    pub seconds: f64,
+    /// Weight precision of the engine.
+    pub precision: Precision,
+    /// How a classifying model's next class is drawn (ignored by regressing models).
+    pub sampling: Sampling,
+    /// Genre index for a conditioned model (see [`genre_index`]).
+    pub genre: usize,
+}
+
+/// The index of genre `name` among the model's genres; `None` picks `lofi` if the model knows
+/// it, else its first genre. An unconditioned model accepts no genre.
+pub fn genre_index(model: &ModelConfig, name: Option<&str>) -> Result<usize> {
+    let genres = model.genres();
+    let bad = |problem: String| Error::Config {
+        path: "--genre".into(),
+        problem,
+    };
+    match name {
+        None => Ok(genres.iter().position(|g| g == "lofi").unwrap_or(0)),
+        Some(_) if genres.is_empty() => Err(bad(
+            "this model was trained without genre conditioning; leave --genre out".into(),
+        )),
+        Some(n) => genres.iter().position(|g| g == n).ok_or_else(|| {
+            bad(format!(
+                "`{n}` is not one of the model's genres: {}",
+                genres.join(", ")
+            ))
+        }),
+    }
+}
+
+/// The logits of every position of `classes` in one full forward pass of `model`,
+/// `[time][class]`: the oracle of [`WaveNetEngine`].
+pub fn full_logits(model: &WaveNet, classes: &[usize], genre: usize, device: &Device) -> Vec<f32> {
+    let t = classes.len();
+    let input = Tensor::<2, Int>::from_data(
+        TensorData::new(classes.iter().map(|&c| c as i64).collect(), [1, t]),
+        device,
+    );
+    let genre = model
+        .conditioned()
+        .then(|| Tensor::<1, Int>::from_data(TensorData::new(vec![genre as i64], [1]), device));
+    model
+        .forward(input, genre) // [1, classes, time]
+        .swap_dims(1, 2) // [1, time, classes]
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("model output is f32")
+}
+
+/// Generate `samples` classes per stream with the WaveNet engine and `samplers` (one per
+/// stream), each stream continuing its own seed classes (equal lengths, at least one).
+pub fn wavenet_generate(
+    engine: &mut WaveNetEngine,
+    samplers: &mut [Sampler],
+    seeds: &[&[usize]],
+    samples: usize,
+) -> Vec<Vec<usize>> {
+    let b = engine.streams();
+    assert_eq!(seeds.len(), b, "one seed per stream");
+    assert_eq!(samplers.len(), b, "one sampler per stream");
+    let q = engine.classes();
+    engine.reset();
+    let len = seeds[0].len();
+    assert!(
+        len >= 1 && seeds.iter().all(|s| s.len() == len),
+        "equal, non-empty seeds"
+    );
+    let from = len.saturating_sub(engine.receptive_field());
+    let mut input = vec![0usize; b];
+    let mut outs = vec![Vec::with_capacity(samples); b];
+    for t in from..len {
+        for (st, seed) in seeds.iter().enumerate() {
+            input[st] = seed[t];
+        }
+        let logits = engine.step(&input);
+        if t + 1 == len {
+            for st in 0..b {
+                input[st] = samplers[st].sample(&logits[st * q..(st + 1) * q]);
+            }
+        }
+    }
+    for n in 0..samples {
+        for st in 0..b {
+            outs[st].push(input[st]);
+        }
+        if n + 1 == samples {
+            break;
+        }
+        let logits = engine.step(&input);
+        for st in 0..b {
+            input[st] = samplers[st].sample(&logits[st * q..(st + 1) * q]);
+        }
+    }
+    outs
+}
+
+/// Generate `opts.seconds` of audio from a trained model, continuing `seed`.
+pub fn generate(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Clip {
+    let samples = (opts.seconds * f64::from(SAMPLE_RATE_HZ)).round() as usize;
+    let out = match model {
+        Model::Seed(m) => {
+            let mut engine = Engine::from_seed(m, 1, opts.precision);
+            engine_generate(&mut engine, &[seed], samples)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        }
+        Model::WaveNet(m) => {
+            let mut engine = WaveNetEngine::new(m, 1, opts.precision);
+            engine.set_genre(0, opts.genre);
+            let q = m.classes;
+            let seed: Vec<usize> = seed
+                .iter()
+                .map(|&x| lofigen_audio::mulaw::encode(x, q))
+                .collect();
+            let mut sampler = [Sampler::new(opts.sampling.clone(), q)];
+            wavenet_generate(&mut engine, &mut sampler, &[&seed], samples)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| lofigen_audio::mulaw::decode(c, q))
+                .collect()
+        }
+    };
+    Clip::new(out, SAMPLE_RATE_HZ)
 }

@@ -1,0 +1,248 @@
+//! WaveNet-class models: mu-law classes in, logits over the classes out, through a causal
+//! input convolution and a stack of dilated, gated residual layers with skip connections
+//! (van den Oord et al., 2016).
+//!
+//! Unlike the seed family's regression of the conditional mean, the output is a distribution
+//! over the next sample's class, trained with cross-entropy and sampled at generation time;
+//! that is what keeps generated audio from collapsing onto a steady tone.
+
+use burn::nn::{Embedding, EmbeddingConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use serde::{Deserialize, Serialize};
+
+use super::causal::{CausalConv1d, CausalConv1dConfig};
+
+/// Genre list value that is resolved, when training starts, to the corpus's labels.
+pub const AUTO_GENRES: &str = "auto";
+
+/// Settings of a WaveNet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaveNetConfig {
+    /// Mu-law classes of the input and output (256 = 8-bit mu-law).
+    #[serde(default = "default_classes")]
+    pub classes: usize,
+    /// Channels of the residual path (and of the input embedding).
+    pub residual_channels: usize,
+    /// Channels of the skip path and of the output head.
+    pub skip_channels: usize,
+    /// Residual layers per stack; their dilations are 1, 2, 4, ..., 2^(n-1) samples.
+    pub layers_per_stack: usize,
+    /// How many times the dilation cycle repeats.
+    pub stacks: usize,
+    /// Taps of the causal input convolution.
+    #[serde(default = "default_input_kernel")]
+    pub input_kernel: usize,
+    /// Genre labels the model is conditioned on (empty: unconditioned). `["auto"]` is replaced
+    /// by the sorted labels (source subfolders) of the training corpus when training starts.
+    #[serde(default)]
+    pub genres: Vec<String>,
+}
+
+fn default_classes() -> usize {
+    256
+}
+fn default_input_kernel() -> usize {
+    2
+}
+
+/// Taps of every dilated convolution (WaveNet's choice).
+pub const DILATED_KERNEL: usize = 2;
+
+impl WaveNetConfig {
+    /// Dilations of the residual layers, first layer first.
+    pub fn dilations(&self) -> Vec<usize> {
+        (0..self.stacks)
+            .flat_map(|_| (0..self.layers_per_stack).map(|i| 1usize << i))
+            .collect()
+    }
+
+    /// Samples of context one prediction sees.
+    pub fn receptive_field(&self) -> usize {
+        1 + self.input_kernel.saturating_sub(1)
+            + self
+                .dilations()
+                .iter()
+                .map(|d| d * (DILATED_KERNEL - 1))
+                .sum::<usize>()
+    }
+
+    /// Whether the genre list still waits for the corpus's labels.
+    pub fn genres_auto(&self) -> bool {
+        self.genres.len() == 1 && self.genres[0] == AUTO_GENRES
+    }
+
+    /// Check the architecture; the error is `(key, problem)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let positive = [
+            ("model.classes", self.classes, 2),
+            ("model.residual_channels", self.residual_channels, 1),
+            ("model.skip_channels", self.skip_channels, 1),
+            ("model.layers_per_stack", self.layers_per_stack, 1),
+            ("model.stacks", self.stacks, 1),
+            ("model.input_kernel", self.input_kernel, 1),
+        ];
+        for (key, value, min) in positive {
+            if value < min {
+                return Err((key.into(), format!("{value} is too small (at least {min})")));
+            }
+        }
+        if self.classes > 65536 {
+            return Err((
+                "model.classes".into(),
+                format!("{} is more than 65536 (16-bit mu-law)", self.classes),
+            ));
+        }
+        if self.layers_per_stack > 20 {
+            return Err((
+                "model.layers_per_stack".into(),
+                format!(
+                    "{}: the last dilation would be 2^{} samples, far beyond any window",
+                    self.layers_per_stack,
+                    self.layers_per_stack - 1
+                ),
+            ));
+        }
+        if !self.genres_auto() {
+            let mut seen = std::collections::HashSet::new();
+            for g in &self.genres {
+                if g.is_empty() || g == AUTO_GENRES {
+                    return Err((
+                        "model.genres".into(),
+                        format!("`{g}` is not a usable genre name"),
+                    ));
+                }
+                if !seen.insert(g) {
+                    return Err(("model.genres".into(), format!("`{g}` is listed twice")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Build the network on `device`. `["auto"]` genres must have been resolved first.
+    pub fn init(&self, device: &Device) -> WaveNet {
+        assert!(
+            !self.genres_auto(),
+            "genres = [\"auto\"] is resolved from the corpus before the model is built"
+        );
+        let r = self.residual_channels;
+        let s = self.skip_channels;
+        let conv = |c_in, c_out, k, d| {
+            CausalConv1dConfig::new(c_in, c_out, k)
+                .with_dilation(d)
+                .init(device)
+        };
+        let layers = self
+            .dilations()
+            .into_iter()
+            .map(|d| ResidualLayer {
+                dilated: conv(r, 2 * r, DILATED_KERNEL, d),
+                residual: conv(r, r, 1, 1),
+                skip: conv(r, s, 1, 1),
+                genre: (!self.genres.is_empty())
+                    .then(|| EmbeddingConfig::new(self.genres.len(), 2 * r).init(device)),
+            })
+            .collect();
+        WaveNet {
+            embedding: EmbeddingConfig::new(self.classes, r).init(device),
+            input: conv(r, r, self.input_kernel, 1),
+            layers,
+            head_hidden: conv(s, s, 1, 1),
+            head_out: conv(s, self.classes, 1, 1),
+            classes: self.classes,
+        }
+    }
+}
+
+/// One dilated, gated residual layer.
+#[derive(Module, Debug)]
+pub struct ResidualLayer {
+    /// Dilated causal convolution into the gate: `[2 * residual]` channels, tanh half first.
+    pub dilated: CausalConv1d,
+    /// 1×1 convolution back onto the residual path.
+    pub residual: CausalConv1d,
+    /// 1×1 convolution onto the skip path.
+    pub skip: CausalConv1d,
+    /// Per-genre bias inside the gate (global conditioning), `[genres, 2 * residual]`.
+    pub genre: Option<Embedding>,
+}
+
+impl ResidualLayer {
+    /// The gated activation of this layer.
+    ///
+    /// # Shapes
+    /// - x: `[batch, residual, time]`; genre: `[batch]`
+    /// - output: `[batch, residual, time]`
+    fn gate(&self, x: Tensor<3>, genre: Option<&Tensor<1, Int>>) -> Tensor<3> {
+        let mut h = self.dilated.forward(x); // [batch, 2 * residual, time]
+        if let (Some(table), Some(ids)) = (&self.genre, genre) {
+            let bias = table.forward(ids.clone().unsqueeze_dim(1)); // [batch, 1, 2 * residual]
+            h = h + bias.swap_dims(1, 2); // broadcast over time
+        }
+        let [_, two_r, _] = h.dims();
+        let halves = h.chunk(2, 1);
+        debug_assert_eq!(halves[0].dims()[1] * 2, two_r);
+        let [filter, gate] = [halves[0].clone(), halves[1].clone()];
+        tanh(filter) * sigmoid(gate)
+    }
+}
+
+/// A WaveNet over mu-law classes.
+#[derive(Module, Debug)]
+pub struct WaveNet {
+    /// Class index to residual-channel vector.
+    pub embedding: Embedding,
+    /// The causal input convolution.
+    pub input: CausalConv1d,
+    /// The residual stack, first layer first.
+    pub layers: Vec<ResidualLayer>,
+    /// First 1×1 convolution of the output head.
+    pub head_hidden: CausalConv1d,
+    /// Last 1×1 convolution, to the class logits.
+    pub head_out: CausalConv1d,
+    /// Mu-law classes.
+    pub classes: usize,
+}
+
+impl WaveNet {
+    /// Logits of the next sample's class at every position.
+    ///
+    /// # Shapes
+    /// - input: `[batch, time]` class indices
+    /// - genre: `[batch]` genre indices (ignored by an unconditioned model)
+    /// - output: `[batch, classes, time]`; `output[.., t]` predicts `input[.., t + 1]`
+    pub fn forward(&self, input: Tensor<2, Int>, genre: Option<Tensor<1, Int>>) -> Tensor<3> {
+        let x = self.embedding.forward(input).swap_dims(1, 2); // [batch, residual, time]
+        let mut x = self.input.forward(x);
+        let mut skips: Option<Tensor<3>> = None;
+        for layer in &self.layers {
+            let a = layer.gate(x.clone(), genre.as_ref());
+            let s = layer.skip.forward(a.clone()); // [batch, skip, time]
+            skips = Some(match skips {
+                Some(sum) => sum + s,
+                None => s,
+            });
+            x = x + layer.residual.forward(a);
+        }
+        let skips = skips.expect("a WaveNet has at least one layer");
+        let h = relu(self.head_hidden.forward(relu(skips)));
+        self.head_out.forward(h)
+    }
+
+    /// Whether the model takes a genre.
+    pub fn conditioned(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.genre.is_some())
+    }
+}
+
+/// Mean cross-entropy (nats per sample) of `logits` against the `target` classes.
+///
+/// # Shapes
+/// - logits: `[batch, classes, time]`; target: `[batch, time]`
+pub fn cross_entropy(logits: Tensor<3>, target: Tensor<2, Int>) -> Tensor<1> {
+    let logp = burn::tensor::activation::log_softmax(logits, 1);
+    let picked = logp.gather(1, target.unsqueeze_dim(1)); // [batch, 1, time]
+    picked.mean().neg()
+}
