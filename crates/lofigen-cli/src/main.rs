@@ -145,7 +145,8 @@ struct EvalArgs {
     /// Generated audio files (or folders of them) to measure.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Real audio to compare with: folders (walked recursively) or files.
+    /// Real audio to compare with: folders (walked recursively) or files. It takes every value
+    /// up to the next option, so give it after the generated files, or repeat it.
     #[arg(long, required = true, num_args = 1..)]
     reference: Vec<PathBuf>,
     /// Folder for eval.json and the spectrogram PNGs.
