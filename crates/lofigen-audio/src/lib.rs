@@ -6,6 +6,9 @@
 //! source in memory. Results leave through [`write_wav16`], which writes atomically so that an
 //! interrupted run never leaves a half-written WAV behind.
 //!
+//! [`measures`] holds the objective measures of a clip's sound (spectra, MFCCs, flatness, tonal
+//! peak, dynamics) that `lofigen eval` compares generated audio with.
+//!
 //! The small helper modules ([`mulaw`], [`signal`], [`spectrum`]) exist so that the model code and
 //! the tests share one definition of the quantiser and of the test signals.
 //!
@@ -24,6 +27,7 @@
 mod clip;
 mod decode;
 mod error;
+pub mod measures;
 pub mod mulaw;
 mod resample;
 pub mod signal;

@@ -11,13 +11,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use lofigen::RunConfig;
-use lofigen::corpus::{load_tracks, prepare};
+use lofigen::corpus::{find_audio_files, load_tracks, prepare};
+use lofigen::eval::evaluate;
 use lofigen::generate::{
     GenerateOptions, Precision, Sampling, SeedAudio, generate, genre_index, seed_samples,
 };
-use lofigen::plot::{Series, loss_curves};
+use lofigen::plot::{Series, loss_curves, spectrograms};
 use lofigen::train::{TrainOptions, load_trained, read_metrics, train};
-use lofigen_audio::{load_mono_8k, write_wav16};
+use lofigen_audio::measures::spectrogram;
+use lofigen_audio::{Clip, load_mono_8k, write_wav16};
 
 /// Learn music from raw waveforms and generate new music, lofi first.
 #[derive(Parser, Debug)]
@@ -37,6 +39,9 @@ enum Command {
     Generate(GenerateArgs),
     /// Overlay the loss curves of one or more runs in one PNG.
     Plot(PlotArgs),
+    /// Measure generated audio against real reference audio (table, JSON, spectrogram PNGs).
+    #[command(long_about = EVAL_ABOUT)]
+    Eval(EvalArgs),
     /// Measure training steps and generation speed (prints ratios).
     Bench(bench::BenchArgs),
     /// The whole pipeline on the bundled clip: prepare, train briefly, generate, plot.
@@ -173,6 +178,40 @@ struct PlotArgs {
     out: PathBuf,
 }
 
+const EVAL_ABOUT: &str = "\
+Measure generated audio against real reference audio.
+
+Every file is decoded to 8 kHz mono and loudness-normalised, so level does not decide the spectral
+measures. Per generated file (and for the reference set, for scale):
+  spectrum dB   RMS difference (dB) between long-term average spectra; lower is closer
+  MFCC FD       Frechet distance between Gaussians fitted to per-frame MFCCs; lower is closer
+  flatness      spectral flatness: white noise ~0.94, a pure tone ~0
+  tonal         share of energy in the strongest narrow band: a stuck tone ~1
+  dyn dB        spread (standard deviation) of frame levels, dB
+  silence       fraction of frames below -60 dBFS
+  clipped       fraction of samples at full scale
+The reference row's distances compare each reference file with the others.
+
+Writes <out>/eval.json and, per generated file, <out>/spectrogram-<N>-<name>.png (generated and
+first reference side by side).";
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Generated audio files (or folders of them) to measure.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Real audio to compare with: folders (walked recursively) or files. It takes every value
+    /// up to the next option, so give it after the generated files, or repeat it.
+    #[arg(long, required = true, num_args = 1..)]
+    reference: Vec<PathBuf>,
+    /// Folder for eval.json and the spectrogram PNGs.
+    #[arg(long, default_value = "eval")]
+    out: PathBuf,
+    /// Where to write the JSON report (default: <out>/eval.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 struct DemoArgs {
     /// Folder for the corpus, run, audio and plot.
@@ -232,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Generate(a) => cmd_generate(a),
         Command::Plot(a) => cmd_plot(a),
+        Command::Eval(a) => cmd_eval(a),
         Command::Bench(a) => bench::run(a),
         Command::Demo(a) => cmd_demo(a),
     }
@@ -424,6 +464,134 @@ fn cmd_plot(a: PlotArgs) -> Result<()> {
     loss_curves(&a.out, "Loss per epoch (MSE; dashed: validation)", &series)?;
     println!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// Decode every audio file under `inputs` (see `find_audio_files`), named as found; `what` says
+/// which side failed in the error.
+fn load_named(inputs: &[PathBuf], what: &str) -> Result<Vec<(String, Clip)>> {
+    let files = find_audio_files(inputs)?;
+    if files.is_empty() {
+        let list: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        bail!(
+            "no audio files (mp3, wav, flac, ogg) found in {}",
+            list.join(", ")
+        );
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let (clip, _) = load_mono_8k(&path)
+                .with_context(|| format!("cannot read {what} audio {}", path.display()))?;
+            Ok((path.display().to_string(), clip))
+        })
+        .collect()
+}
+
+fn cmd_eval(a: EvalArgs) -> Result<()> {
+    let generated = load_named(&a.files, "generated")?;
+    let reference = load_named(&a.reference, "reference")?;
+    let report = evaluate(&generated, &reference).context("evaluation failed")?;
+
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create folder {}", a.out.display()))?;
+    let json_path = a.json.clone().unwrap_or_else(|| a.out.join("eval.json"));
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&json_path, json + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+
+    // One PNG per generated file: it and the first reference file, side by side.
+    let (ref_name, ref_clip) = &reference[0];
+    let ref_sg = spectrogram(ref_clip, SPECTROGRAM_COLUMNS);
+    let mut pngs = Vec::new();
+    for (i, (name, clip)) in generated.iter().enumerate() {
+        let stem = Path::new(name)
+            .file_stem()
+            .map_or_else(|| "audio".into(), |s| s.to_string_lossy().into_owned());
+        let png = a.out.join(format!("spectrogram-{}-{stem}.png", i + 1));
+        let sg = spectrogram(clip, SPECTROGRAM_COLUMNS);
+        spectrograms(
+            &png,
+            "Spectrograms (loudness-normalised, shared dB scale)",
+            &[
+                (&format!("generated: {}", short_name(name)), &sg),
+                (&format!("reference: {}", short_name(ref_name)), &ref_sg),
+            ],
+        )?;
+        pngs.push(png);
+    }
+
+    print!("{}", eval_table(&report));
+    println!("wrote {}", json_path.display());
+    for p in &pngs {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// Time columns per spectrogram panel (about one per pixel).
+const SPECTROGRAM_COLUMNS: usize = 480;
+
+fn short_name(name: &str) -> String {
+    Path::new(name)
+        .file_name()
+        .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The report as an aligned table: one line per generated file, then the reference set.
+fn eval_table(r: &lofigen::eval::EvalReport) -> String {
+    let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
+    let header = [
+        "file",
+        "seconds",
+        "spectrum dB",
+        "MFCC FD",
+        "flatness",
+        "tonal",
+        "dyn dB",
+        "silence",
+        "clipped",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for row in r.generated.iter().chain(std::iter::once(&r.reference)) {
+        let name = if std::ptr::eq(row, &r.reference) {
+            format!("reference ({} file(s))", r.reference_files.len())
+        } else {
+            short_name(&row.name)
+        };
+        rows.push(vec![
+            name,
+            format!("{:.1}", row.seconds),
+            opt(row.spectrum_distance_db, 2),
+            opt(row.mfcc_frechet, 1),
+            opt(row.flatness, 3),
+            opt(row.tonal_peak, 3),
+            opt(row.dynamics_db, 2),
+            format!("{:.3}", row.silence_fraction),
+            format!("{:.4}", row.clipping_fraction),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                // Names left-aligned, numbers right-aligned so that their points line up.
+                if c == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn default_demo_audio() -> PathBuf {

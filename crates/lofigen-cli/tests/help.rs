@@ -19,6 +19,7 @@ fn top_level_help() {
             "train",
             "generate",
             "plot",
+            "eval",
             "bench",
             "demo",
             "--version",
@@ -80,6 +81,21 @@ fn generate_help() {
 #[test]
 fn plot_help() {
     help(&["plot", "--help"], &["<RUNS>", "--out"]);
+}
+
+#[test]
+fn eval_help() {
+    help(
+        &["eval", "--help"],
+        &[
+            "<FILES>",
+            "--reference",
+            "--out",
+            "--json",
+            "flatness",
+            "eval.json",
+        ],
+    );
 }
 
 #[test]

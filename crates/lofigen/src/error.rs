@@ -62,6 +62,15 @@ pub enum Error {
         loss: f64,
     },
 
+    /// Audio cannot be evaluated (no reference, an empty file, mixed sample rates).
+    #[error("cannot evaluate {}: {problem}", path.display())]
+    Eval {
+        /// The file (or folder) concerned.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
     /// Drawing a plot failed.
     #[error("cannot draw {path}: {problem}")]
     Plot {

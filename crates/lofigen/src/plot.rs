@@ -1,7 +1,9 @@
-//! Loss curves as PNG (plotters): one run's train and validation curves, or several runs overlaid.
+//! Plots as PNG (plotters): loss curves (one run's train and validation curves, or several runs
+//! overlaid) and spectrograms of generated and reference audio side by side.
 
 use std::path::Path;
 
+use lofigen_audio::measures::Spectrogram;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -162,6 +164,89 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Draw spectrograms side by side in one PNG at `path` (written aside, then renamed), each panel
+/// titled by its label, on one shared dB colour scale (the top 80 dB below the loudest cell of
+/// all panels), so that panels of loudness-normalised clips compare directly.
+pub fn spectrograms(path: &Path, title: &str, panels: &[(&str, &Spectrogram)]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    draw_spectrograms(&tmp, title, panels).map_err(|problem| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Plot {
+            path: path.to_path_buf(),
+            problem,
+        }
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+}
+
+/// Dynamic range shown by [`spectrograms`], dB.
+const SPECTROGRAM_RANGE_DB: f32 = 80.0;
+/// At most this many frequency rows are drawn per panel (neighbouring bins are averaged), so that a
+/// panel stays a few hundred thousand rectangles at most.
+const SPECTROGRAM_MAX_ROWS: usize = 256;
+
+fn draw_spectrograms(
+    path: &Path,
+    title: &str,
+    panels: &[(&str, &Spectrogram)],
+) -> std::result::Result<(), String> {
+    let top = panels
+        .iter()
+        .map(|(_, s)| s.max_db())
+        .fold(-200.0f32, f32::max);
+    let bottom = top - SPECTROGRAM_RANGE_DB;
+    let width = 560 * panels.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (width, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, (label, sg)) in areas.iter().zip(panels) {
+        let nyquist = f64::from(sg.sample_rate) / 2.0;
+        let seconds = sg.seconds().max(1e-3);
+        let mut chart = ChartBuilder::on(area)
+            .caption(*label, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..seconds, 0f64..nyquist)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("time (s)")
+            .y_desc("frequency (Hz)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let step = sg.bins.div_ceil(SPECTROGRAM_MAX_ROWS).max(1);
+        let bin_hz = nyquist / (sg.bins.max(2) - 1) as f64;
+        let cells = (0..sg.columns).flat_map(|c| {
+            let column = &sg.db[c * sg.bins..(c + 1) * sg.bins];
+            column.chunks(step).enumerate().map(move |(r, chunk)| {
+                let db = chunk.iter().sum::<f32>() / chunk.len() as f32;
+                let colour = ViridisRGB.get_color_normalized(db.clamp(bottom, top), bottom, top);
+                let (t0, t1) = (
+                    c as f64 * sg.seconds_per_column,
+                    (c + 1) as f64 * sg.seconds_per_column,
+                );
+                let f0 = ((r * step) as f64 - 0.5).max(0.0) * bin_hz;
+                let f1 = (((r + 1) * step) as f64 - 0.5).min(nyquist / bin_hz) * bin_hz;
+                Rectangle::new([(t0, f0), (t1, f1)], colour.filled())
+            })
+        });
+        chart.draw_series(cells).map_err(|e| e.to_string())?;
+    }
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }

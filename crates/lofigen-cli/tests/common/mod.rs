@@ -23,6 +23,14 @@ pub fn demo_mp3() -> PathBuf {
     ))
 }
 
+/// A track from `shared/data/lofi` (8 kHz mono FLAC), by file name.
+pub fn lofi_track(name: &str) -> PathBuf {
+    existing(&format!(
+        "{}/../../../shared/data/lofi/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
 fn existing(path: &str) -> PathBuf {
     let p = PathBuf::from(path);
     assert!(

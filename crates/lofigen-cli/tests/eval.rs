@@ -1,0 +1,227 @@
+//! `lofigen eval` on known signals and real music: white noise reads as flat, a sine as one tonal
+//! peak, and a real lofi track is closer in spectrum to other real lofi tracks than noise is.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use lofigen_audio::{Clip, TARGET_RATE, load_mono_8k, signal, write_wav16};
+use serde_json::Value;
+
+/// Seconds of each real track used (from 30 s in, past the intros), to keep the test fast.
+const EXCERPT_SECS: usize = 25;
+
+/// Writes `seconds` of `track` (from `shared/data/lofi`), starting 30 s in, as a WAV at `out`.
+fn excerpt(track: &str, out: &Path) {
+    let (clip, _) = load_mono_8k(&lofi_track(track)).unwrap();
+    let rate = TARGET_RATE as usize;
+    let start = 30 * rate;
+    let end = (start + EXCERPT_SECS * rate).min(clip.len());
+    assert!(end > start + rate, "{track} is too short for an excerpt");
+    write_wav16(
+        out,
+        &Clip::new(clip.samples[start..end].to_vec(), TARGET_RATE),
+    )
+    .unwrap();
+}
+
+fn synth(out: &Path, samples: Vec<f32>) {
+    write_wav16(out, &Clip::new(samples, TARGET_RATE)).unwrap();
+}
+
+/// `gen/{noise,sine,lofi}.wav` and `ref/` with three other real lofi tracks; returns the folder.
+fn inputs(d: &Path) -> (PathBuf, PathBuf) {
+    let generated = d.join("gen");
+    let reference = d.join("ref");
+    std::fs::create_dir_all(&generated).unwrap();
+    std::fs::create_dir_all(&reference).unwrap();
+    let n = EXCERPT_SECS * TARGET_RATE as usize;
+    synth(
+        &generated.join("noise.wav"),
+        signal::white_noise(n, 0.5, 42),
+    );
+    synth(
+        &generated.join("sine.wav"),
+        signal::sine(440.0, TARGET_RATE, EXCERPT_SECS as f32, 0.5),
+    );
+    excerpt(
+        "openclonk_k-pone_lucid-dream.flac",
+        &generated.join("lofi.wav"),
+    );
+    for track in [
+        "lincity_pronobozo_lincity.flac",
+        "colobot_daniel-roux_jazz-buzzing.flac",
+        "lincity_robert-van-herk_city-blues.flac",
+    ] {
+        excerpt(track, &reference.join(track.replace(".flac", ".wav")));
+    }
+    (generated, reference)
+}
+
+fn row<'a>(report: &'a Value, file: &str) -> &'a Value {
+    report["generated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().ends_with(file))
+        .unwrap_or_else(|| panic!("no row for {file} in {report:#}"))
+}
+
+fn num(row: &Value, key: &str) -> f64 {
+    row[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {row:#}"))
+}
+
+/// Decodes a PNG completely and returns (width, height, distinct colours).
+fn decode_png(path: &Path) -> (u32, u32, usize) {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let colours: std::collections::HashSet<&[u8]> =
+        buf[..info.buffer_size()].chunks_exact(px).collect();
+    (info.width, info.height, colours.len())
+}
+
+#[test]
+fn eval_tells_noise_tones_and_real_music_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inputs(d);
+    let run = lofigen(
+        d,
+        &[
+            "eval",
+            "gen/noise.wav",
+            "gen/sine.wav",
+            "gen/lofi.wav",
+            "--reference",
+            "ref",
+            "--out",
+            "out",
+        ],
+    )
+    .ok()
+    .stdout_has(&[
+        "noise.wav",
+        "sine.wav",
+        "lofi.wav",
+        "reference (3 file(s))",
+        "spectrum dB",
+        "flatness",
+        "eval.json",
+    ]);
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/eval.json")).unwrap()).unwrap();
+    let (noise, sine, lofi) = (
+        row(&report, "noise.wav"),
+        row(&report, "sine.wav"),
+        row(&report, "lofi.wav"),
+    );
+    assert!(num(noise, "flatness") > 0.5, "noise: {noise:#}");
+    assert!(num(sine, "flatness") < 0.1, "sine: {sine:#}");
+    assert!(num(sine, "tonal_peak") > 0.9, "sine: {sine:#}");
+    assert!(num(noise, "tonal_peak") < 0.1, "noise: {noise:#}");
+    let (dl, dn, ds) = (
+        num(lofi, "spectrum_distance_db"),
+        num(noise, "spectrum_distance_db"),
+        num(sine, "spectrum_distance_db"),
+    );
+    assert!(
+        dl < dn && dl < ds,
+        "lofi {dl} dB, noise {dn} dB, sine {ds} dB"
+    );
+    let (fl, fnoise) = (num(lofi, "mfcc_frechet"), num(noise, "mfcc_frechet"));
+    assert!(fl < fnoise, "MFCC Fréchet: lofi {fl}, noise {fnoise}");
+    // The mu-law NLL is someone else's measure: present, and empty for now.
+    assert!(noise["nll_bits_per_sample"].is_null());
+
+    // Every number in every row (the reference's included) is finite: serde_json writes NaN and
+    // infinities as null, so a present number is finite and the measures here must all be present.
+    let reference = &report["reference"];
+    assert_eq!(report["reference_files"].as_array().unwrap().len(), 3);
+    for r in [noise, sine, lofi, reference] {
+        for key in [
+            "seconds",
+            "spectrum_distance_db",
+            "mfcc_frechet",
+            "flatness",
+            "tonal_peak",
+            "dynamics_db",
+            "silence_fraction",
+            "clipping_fraction",
+            "rms_dbfs",
+        ] {
+            assert!(num(r, key).is_finite(), "{key} in {r:#}");
+        }
+    }
+    assert!((num(lofi, "seconds") - EXCERPT_SECS as f64).abs() < 0.01);
+
+    // One spectrogram PNG per generated file, two panels wide, and not blank.
+    for (i, name) in ["noise", "sine", "lofi"].iter().enumerate() {
+        let png = d.join(format!("out/spectrogram-{}-{name}.png", i + 1));
+        assert!(
+            run.stdout
+                .contains(&format!("spectrogram-{}-{name}.png", i + 1)),
+            "{}",
+            run.stdout
+        );
+        let (w, h, colours) = decode_png(&png);
+        assert!(w > h && h > 200, "{}: {w} x {h}", png.display());
+        assert!(colours > 50, "{}: only {colours} colours", png.display());
+    }
+}
+
+#[test]
+fn eval_writes_json_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    synth(&d.join("a.wav"), signal::sine(440.0, TARGET_RATE, 2.0, 0.5));
+    synth(&d.join("b.wav"), signal::white_noise(16_000, 0.5, 1));
+    lofigen(
+        d,
+        &[
+            "eval",
+            "a.wav",
+            "--reference",
+            "b.wav",
+            "--json",
+            "r.json",
+            "--out",
+            "o",
+        ],
+    )
+    .ok();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    // A single reference file has no leave-one-out distance: null, not a made-up number.
+    assert!(report["reference"]["spectrum_distance_db"].is_null());
+    assert!(!d.join("o/eval.json").exists());
+    assert!(d.join("o/spectrogram-1-a.png").is_file());
+}
+
+#[test]
+fn eval_names_a_bad_generated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "broken.wav", "this is not audio");
+    synth(&d.join("ref.wav"), signal::white_noise(16_000, 0.5, 1));
+    lofigen(d, &["eval", "broken.wav", "--reference", "ref.wav"])
+        .fails_with(&["broken.wav", "generated"]);
+}
+
+#[test]
+fn eval_names_a_missing_or_empty_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    synth(&d.join("gen.wav"), signal::white_noise(16_000, 0.5, 1));
+    lofigen(d, &["eval", "gen.wav", "--reference", "nowhere"])
+        .fails_with(&["nowhere", "No such file or directory"]);
+    std::fs::create_dir(d.join("empty")).unwrap();
+    lofigen(d, &["eval", "gen.wav", "--reference", "empty"])
+        .fails_with(&["empty", "no audio files"]);
+}

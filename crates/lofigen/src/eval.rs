@@ -1,0 +1,293 @@
+//! Objective measures of generated audio against real reference audio.
+//!
+//! [`evaluate`] analyses every clip with [`lofigen_audio::measures`] and returns an
+//! [`EvalReport`]: one [`EvalRow`] per generated file (its distances to the reference set and its
+//! own measures) and one for the reference set itself, so that each number has a scale next to it.
+//! The reference row's distances are leave-one-out: each reference clip against the others, which
+//! says how far apart two real tracks of the set are.
+
+use std::path::PathBuf;
+
+use lofigen_audio::Clip;
+use lofigen_audio::measures::{self, Analysis, Gaussian};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The analysis settings, written into the report so that its numbers can be read later.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalSettings {
+    /// Sample rate of every clip, Hz.
+    pub sample_rate: u32,
+    /// STFT frame length, samples (periodic Hann window).
+    pub frame_len: usize,
+    /// STFT hop, samples.
+    pub hop: usize,
+    /// Mel bands behind the MFCCs.
+    pub n_mels: usize,
+    /// MFCCs per frame.
+    pub n_mfcc: usize,
+    /// Frames below this level (dBFS) count as silent.
+    pub silence_dbfs: f64,
+    /// Samples at or above this magnitude count as clipped.
+    pub clip_level: f32,
+    /// RMS level (dBFS) every clip is normalised to before its spectra are taken.
+    pub normalised_rms_dbfs: f64,
+    /// Frames per spectrum whose flatness is taken.
+    pub flatness_segment_frames: usize,
+    /// Half-width (bins) of the tonal-peak band.
+    pub tonal_half_width_bins: usize,
+}
+
+impl EvalSettings {
+    fn new(sample_rate: u32) -> Self {
+        Self {
+            sample_rate,
+            frame_len: measures::FRAME_LEN,
+            hop: measures::HOP,
+            n_mels: measures::N_MELS,
+            n_mfcc: measures::N_MFCC,
+            silence_dbfs: measures::SILENCE_DBFS,
+            clip_level: measures::CLIP_LEVEL,
+            normalised_rms_dbfs: 20.0 * measures::NORMALISED_RMS.log10(),
+            flatness_segment_frames: measures::FLATNESS_SEGMENT_FRAMES,
+            tonal_half_width_bins: measures::TONAL_HALF_WIDTH_BINS,
+        }
+    }
+}
+
+/// The measures of one generated file, or of the reference set.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalRow {
+    /// File name (or "reference" for the reference set).
+    pub name: String,
+    /// Duration, seconds (summed over the set for the reference row).
+    pub seconds: f64,
+    /// RMS difference in dB between the long-term spectra (each normalised to unit power).
+    /// For the reference row: mean over its clips of each against the others; `None` with a
+    /// single reference clip.
+    pub spectrum_distance_db: Option<f64>,
+    /// Fréchet distance between Gaussians fitted to per-frame MFCCs (same leave-one-out rule for
+    /// the reference row); `None` when a side has fewer than two frames.
+    pub mfcc_frechet: Option<f64>,
+    /// Spectral flatness: white noise ≈ 0.94, a pure tone ≈ 0.
+    pub flatness: Option<f64>,
+    /// Share of energy in the strongest narrow band: a stuck tone ≈ 1.
+    pub tonal_peak: Option<f64>,
+    /// Standard deviation of non-silent frame levels, dB.
+    pub dynamics_db: Option<f64>,
+    /// Fraction of frames below the silence level.
+    pub silence_fraction: f64,
+    /// Fraction of clipped samples.
+    pub clipping_fraction: f64,
+    /// RMS level, dBFS (for the reference row: of the set's pooled power).
+    pub rms_dbfs: f64,
+    /// Negative log-likelihood of the reference under a mu-law model, bits per sample. Not
+    /// computed yet: always `None` here.
+    pub nll_bits_per_sample: Option<f64>,
+}
+
+/// Everything `lofigen eval` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// How the numbers were computed.
+    pub settings: EvalSettings,
+    /// Names of the reference files, in the order given.
+    pub reference_files: Vec<String>,
+    /// The reference set's own measures, for scale.
+    pub reference: EvalRow,
+    /// One row per generated file, in the order given.
+    pub generated: Vec<EvalRow>,
+}
+
+/// Measures each `(name, clip)` of `generated` against the `reference` set.
+///
+/// The reference's long-term spectrum is the average of its clips' (each weighted equally); its
+/// MFCC Gaussian is fitted to the frames of all its clips together. Clips are analysed in
+/// parallel. Fails, naming the file, for an empty clip or a sample rate that differs from the
+/// first reference clip's, and when `reference` is empty.
+pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> Result<EvalReport> {
+    let Some((_, first)) = reference.first() else {
+        return Err(Error::Eval {
+            path: PathBuf::from("<reference>"),
+            problem: "no reference audio given".into(),
+        });
+    };
+    let rate = first.sample_rate;
+    for (name, clip) in reference.iter().chain(generated) {
+        if clip.is_empty() {
+            return Err(Error::Eval {
+                path: name.into(),
+                problem: "it holds no samples".into(),
+            });
+        }
+        if clip.sample_rate != rate {
+            return Err(Error::Eval {
+                path: name.into(),
+                problem: format!(
+                    "its sample rate is {} Hz but the first reference's is {rate} Hz",
+                    clip.sample_rate
+                ),
+            });
+        }
+    }
+    let analyse = |set: &[(String, Clip)]| -> Vec<Analysis> {
+        set.par_iter().map(|(_, c)| measures::analyse(c)).collect()
+    };
+    let refs = analyse(reference);
+    let gens = analyse(generated);
+
+    let ltas: Vec<&[f64]> = refs.iter().map(|a| a.ltas.as_slice()).collect();
+    let mfcc: Vec<&[[f64; measures::N_MFCC]]> = refs.iter().map(|a| a.mfcc.as_slice()).collect();
+    let ref_ltas = measures::average_spectrum(&ltas);
+    let ref_gauss = Gaussian::fit(&mfcc);
+
+    let generated = generated
+        .iter()
+        .zip(&gens)
+        .map(|((name, _), a)| {
+            let frechet = Gaussian::fit(&[&a.mfcc])
+                .zip(ref_gauss.as_ref())
+                .map(|(g, r)| measures::frechet_distance(&g, r));
+            row(
+                name.clone(),
+                a,
+                Some(measures::spectrum_distance_db(&a.ltas, &ref_ltas)),
+                frechet,
+            )
+        })
+        .collect();
+
+    Ok(EvalReport {
+        settings: EvalSettings::new(rate),
+        reference_files: reference.iter().map(|(n, _)| n.clone()).collect(),
+        reference: reference_row(&refs),
+        generated,
+    })
+}
+
+fn row(
+    name: String,
+    a: &Analysis,
+    spectrum_distance_db: Option<f64>,
+    mfcc_frechet: Option<f64>,
+) -> EvalRow {
+    let m = &a.measures;
+    EvalRow {
+        name,
+        seconds: a.seconds,
+        spectrum_distance_db,
+        mfcc_frechet,
+        flatness: m.flatness,
+        tonal_peak: m.tonal_peak,
+        dynamics_db: m.dynamics_db,
+        silence_fraction: m.silence_fraction,
+        clipping_fraction: m.clipping_fraction,
+        rms_dbfs: m.rms_dbfs,
+        nll_bits_per_sample: None,
+    }
+}
+
+/// The reference set's row: duration-weighted means of its clips' measures, and leave-one-out
+/// distances (each clip against the rest of the set).
+fn reference_row(refs: &[Analysis]) -> EvalRow {
+    let seconds: f64 = refs.iter().map(|a| a.seconds).sum();
+    let weight = |a: &Analysis| {
+        if seconds > 0.0 {
+            a.seconds / seconds
+        } else {
+            1.0 / refs.len() as f64
+        }
+    };
+    // Mean over the clips that have the measure, weighted by duration among them.
+    let mean_of = |f: &dyn Fn(&Analysis) -> Option<f64>| -> Option<f64> {
+        let (sum, w) = refs
+            .iter()
+            .filter_map(|a| f(a).map(|v| (v * weight(a), weight(a))))
+            .fold((0.0, 0.0), |acc, (v, w)| (acc.0 + v, acc.1 + w));
+        (w > 0.0).then(|| sum / w)
+    };
+    let mut spectrum = Vec::new();
+    let mut frechet = Vec::new();
+    if refs.len() >= 2 {
+        for (i, a) in refs.iter().enumerate() {
+            let others: Vec<&Analysis> = refs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, o)| o)
+                .collect();
+            let ltas: Vec<&[f64]> = others.iter().map(|o| o.ltas.as_slice()).collect();
+            spectrum.push(measures::spectrum_distance_db(
+                &a.ltas,
+                &measures::average_spectrum(&ltas),
+            ));
+            let mfcc: Vec<&[[f64; measures::N_MFCC]]> =
+                others.iter().map(|o| o.mfcc.as_slice()).collect();
+            if let (Some(g), Some(r)) = (Gaussian::fit(&[&a.mfcc]), Gaussian::fit(&mfcc)) {
+                frechet.push(measures::frechet_distance(&g, &r));
+            }
+        }
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let power = mean_of(&|a| Some(10f64.powf(a.measures.rms_dbfs / 10.0))).unwrap_or(0.0);
+    EvalRow {
+        name: "reference".into(),
+        seconds,
+        spectrum_distance_db: mean(&spectrum),
+        mfcc_frechet: mean(&frechet),
+        flatness: mean_of(&|a| a.measures.flatness),
+        tonal_peak: mean_of(&|a| a.measures.tonal_peak),
+        dynamics_db: mean_of(&|a| a.measures.dynamics_db),
+        silence_fraction: mean_of(&|a| Some(a.measures.silence_fraction)).unwrap_or(0.0),
+        clipping_fraction: mean_of(&|a| Some(a.measures.clipping_fraction)).unwrap_or(0.0),
+        rms_dbfs: 10.0 * power.max(1e-20).log10(),
+        nll_bits_per_sample: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lofigen_audio::signal::{sine, white_noise};
+
+    fn named(name: &str, samples: Vec<f32>) -> (String, Clip) {
+        (name.to_string(), Clip::new(samples, 8000))
+    }
+
+    #[test]
+    fn noise_is_far_from_a_reference_of_tones_and_a_tone_is_near() {
+        let reference = vec![
+            named("a", sine(440.0, 8000, 3.0, 0.5)),
+            named("b", sine(445.0, 8000, 3.0, 0.3)),
+        ];
+        let generated = vec![
+            named("noise", white_noise(24_000, 0.5, 1)),
+            named("tone", sine(442.0, 8000, 3.0, 0.1)),
+        ];
+        let r = evaluate(&generated, &reference).unwrap();
+        assert_eq!(r.reference_files, ["a", "b"]);
+        let (noise, tone) = (&r.generated[0], &r.generated[1]);
+        assert!(noise.spectrum_distance_db.unwrap() > tone.spectrum_distance_db.unwrap());
+        assert!(noise.mfcc_frechet.unwrap() > tone.mfcc_frechet.unwrap());
+        assert!(r.reference.spectrum_distance_db.is_some());
+        assert!(r.reference.tonal_peak.unwrap() > 0.9);
+        assert!((r.reference.seconds - 6.0).abs() < 1e-9);
+        assert!(noise.nll_bits_per_sample.is_none());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"nll_bits_per_sample\":null"));
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let ok = named("ok", sine(440.0, 8000, 1.0, 0.5));
+        let e = evaluate(std::slice::from_ref(&ok), &[]).unwrap_err();
+        assert!(e.to_string().contains("no reference"), "{e}");
+        let e = evaluate(&[named("empty.wav", vec![])], std::slice::from_ref(&ok)).unwrap_err();
+        assert!(e.to_string().contains("empty.wav"), "{e}");
+        let other = ("fast.wav".to_string(), Clip::new(vec![0.1; 100], 16_000));
+        let e = evaluate(&[other], &[ok]).unwrap_err();
+        assert!(e.to_string().contains("fast.wav") && e.to_string().contains("16000"));
+    }
+}
