@@ -254,13 +254,17 @@ mod avx2 {
                 }
                 i += 8;
             }
-            std::array::from_fn(|r| {
+            // Plain loops, not `array::from_fn` closures: a closure does not inherit the
+            // caller's target features, so the intrinsics inside it become calls.
+            let mut sums = [0.0f32; R];
+            for r in 0..R {
                 let mut v = hsum(acc[r]);
                 for j in body..n {
                     v += (*wp[r].add(j)).widen() * *xp.add(j);
                 }
-                v
-            })
+                sums[r] = v;
+            }
+            sums
         }
     }
 
@@ -282,13 +286,22 @@ mod avx2 {
         unsafe {
             let kn = m.chunk.min(m.cols - k0);
             let at = |r: usize, s: usize| partial.add((r * streams + s0 + s) * 8);
-            let mut acc: [[__m256; S]; R] =
-                std::array::from_fn(|r| std::array::from_fn(|s| _mm256_loadu_ps(at(r, s))));
+            // Loops rather than `array::from_fn` closures, which would not inherit the target
+            // features and turn every intrinsic into a call.
+            let mut acc = [[_mm256_setzero_ps(); S]; R];
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (s, a) in row.iter_mut().enumerate() {
+                    *a = _mm256_loadu_ps(at(r, s));
+                }
+            }
             let wp: [*const T; R] = std::array::from_fn(|r| w.as_ptr().add(m.offset(o + r, k0)));
             let xp: [*const f32; S] = std::array::from_fn(|s| xs[s0 + s].as_ptr().add(k0));
             let mut i = 0;
             while i < kn {
-                let xv: [__m256; S] = std::array::from_fn(|s| _mm256_loadu_ps(xp[s].add(i)));
+                let mut xv = [_mm256_setzero_ps(); S];
+                for (v, p) in xv.iter_mut().zip(&xp) {
+                    *v = _mm256_loadu_ps(p.add(i));
+                }
                 for r in 0..R {
                     let wv = T::load8(wp[r].add(i));
                     for s in 0..S {

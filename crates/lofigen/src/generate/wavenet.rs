@@ -265,22 +265,26 @@ impl WaveNetEngine {
                     portable,
                 );
             });
-            // Gate: h is [2R][stream]; a is [stream][R].
-            for st in 0..b {
-                let g = &layer.genre;
-                let cond = if g.is_empty() {
-                    None
-                } else {
+            // Gate: h is [2R][stream]; a is [stream][R]. The genre's bias goes in first, so
+            // the gate loop itself has no branch and vectorises.
+            if !layer.genre.is_empty() {
+                for st in 0..b {
                     let at = self.genre[st] * 2 * r;
-                    Some(&g[at..at + 2 * r])
-                };
-                for c in 0..r {
-                    let (mut f, mut q) = (self.h[c * b + st], self.h[(r + c) * b + st]);
-                    if let Some(cond) = cond {
-                        f += cond[c];
-                        q += cond[r + c];
+                    for (c, v) in layer.genre[at..at + 2 * r].iter().enumerate() {
+                        self.h[c * b + st] += v;
                     }
-                    self.a[st * r + c] = fast_tanh(f) * (0.5 + 0.5 * fast_tanh(0.5 * q));
+                }
+            }
+            if b == 1 {
+                let (f, q) = self.h.split_at(r);
+                for ((a, f), q) in self.a.iter_mut().zip(f).zip(q) {
+                    *a = gate(*f, *q);
+                }
+            } else {
+                for st in 0..b {
+                    for c in 0..r {
+                        self.a[st * r + c] = gate(self.h[c * b + st], self.h[(r + c) * b + st]);
+                    }
                 }
             }
             with_slices(b, |xs| {
@@ -295,12 +299,18 @@ impl WaveNetEngine {
                     portable,
                 );
             });
-            for st in 0..b {
-                for c in 0..r {
-                    self.x[st * r + c] += self.rs[c * b + st];
-                }
-                for c in 0..s {
-                    self.skip[st * s + c] += self.rs[(r + c) * b + st];
+            if b == 1 {
+                let (res, skip) = self.rs.split_at(r);
+                self.x.iter_mut().zip(res).for_each(|(x, v)| *x += v);
+                self.skip.iter_mut().zip(skip).for_each(|(x, v)| *x += v);
+            } else {
+                for st in 0..b {
+                    for c in 0..r {
+                        self.x[st * r + c] += self.rs[c * b + st];
+                    }
+                    for c in 0..s {
+                        self.skip[st * s + c] += self.rs[(r + c) * b + st];
+                    }
                 }
             }
         }
@@ -346,6 +356,12 @@ impl WaveNetEngine {
         debug_assert_eq!(self.head_out.rows(), self.classes);
         &self.logits
     }
+}
+
+/// WaveNet's gated unit, `tanh(f) * sigmoid(q)`, with sigmoid as `(1 + tanh(q / 2)) / 2`.
+#[inline(always)]
+fn gate(f: f32, q: f32) -> f32 {
+    fast_tanh(f) * (0.5 + 0.5 * fast_tanh(0.5 * q))
 }
 
 /// `dst[j][i] = src[i][j]` for a `rows x cols` `src`.
