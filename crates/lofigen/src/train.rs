@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
+use burn::store::{ModuleRecord, RecordError};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
@@ -246,6 +246,30 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Write the optimizer state with its tensors in name order.
+///
+/// `ModuleOptimizer::save` lays the tensors out in the order of a hash map whose seed changes
+/// from process to process, so the same state gave different bytes. Reading its output back and
+/// sorting it is cheap next to a training epoch, and the file stays what `ModuleOptimizer::load`
+/// reads (scalars and metadata are copied as they are).
+fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), RecordError> {
+    let reader = burn_pack::Reader::from_bytes(optim.into_bytes()?)?;
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    // Written aside and renamed into place by burn-pack itself.
+    writer.write_to_file(path)?;
+    Ok(())
+}
+
 /// Write a checkpoint folder aside, then rename it into place; prune old ones.
 fn save_checkpoint(
     run_dir: &Path,
@@ -263,7 +287,7 @@ fn save_checkpoint(
     ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
-    let record_err = |path: &Path, e: burn::store::RecordError| Error::Run {
+    let record_err = |path: &Path, e: RecordError| Error::Run {
         path: path.to_path_buf(),
         problem: format!("cannot write checkpoint: {e}"),
     };
@@ -274,9 +298,7 @@ fn save_checkpoint(
         .save(&model_path)
         .map_err(|e| record_err(&model_path, e))?;
     let optim_path = tmp.join(files::OPTIMIZER);
-    optim
-        .save(&optim_path)
-        .map_err(|e| record_err(&optim_path, e))?;
+    save_optimizer(optim, &optim_path).map_err(|e| record_err(&optim_path, e))?;
     for f in [&model_path, &optim_path] {
         std::fs::File::open(f)
             .and_then(|f| f.sync_all())
