@@ -301,6 +301,18 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
+    // Found out before generating, not after minutes of it.
+    let out_dir = match a.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !out_dir.is_dir() {
+        bail!(
+            "cannot write {}: {} is not an existing folder",
+            a.out.display(),
+            out_dir.display()
+        );
+    }
     let device = lofigen::cpu_device();
     let (config, model) = load_trained(&a.run, &device)?;
     let seed = match &a.seed_audio {

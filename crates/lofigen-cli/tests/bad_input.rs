@@ -482,3 +482,104 @@ fn generate_with_a_bad_seed_audio() {
     .fails_with(&["notes.mp3", "not a recognised audio file"]);
     assert!(!d.join("g.wav").exists());
 }
+
+// ---- unwritable output ----
+
+/// Every output under a path whose parent is a regular file: no one, root included, can
+/// create it, so this works wherever the tests run (chmod does not stop root).
+#[test]
+fn outputs_under_a_regular_file_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_run(d, "a", &[]);
+    write(d, "blocker", "a file, not a folder\n");
+    lofigen(d, &["prepare", "in", "--out", "blocker/corpus"])
+        .fails_with(&["blocker/corpus", "Not a directory"]);
+    lofigen(
+        d,
+        &[
+            "train",
+            "--config",
+            "tiny.toml",
+            "--data",
+            "corpus",
+            "--run",
+            "blocker/run",
+        ],
+    )
+    .fails_with(&["blocker/run", "Not a directory"]);
+    lofigen(
+        d,
+        &[
+            "generate",
+            "--run",
+            "runs/a",
+            "--seconds",
+            "0.1",
+            "--out",
+            "blocker/g.wav",
+        ],
+    )
+    .fails_with(&["blocker/g.wav", "not an existing folder"]);
+    lofigen(d, &["plot", "runs/a", "--out", "blocker/loss.png"]).fails_with(&["blocker/loss.png"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("blocker")).unwrap(),
+        "a file, not a folder\n"
+    );
+}
+
+/// A read-only folder. Root ignores permissions, so there the test says it is skipped.
+#[cfg(unix)]
+#[test]
+fn outputs_in_a_read_only_folder_are_clear_errors() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    lofi_inputs(d);
+    let ro = d.join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_ok() {
+        eprintln!("skipped: running as root, which writes into read-only folders anyway");
+        return;
+    }
+    lofigen(d, &["prepare", "in", "--out", "ro/corpus"])
+        .fails_with(&["ro/corpus", "Permission denied"]);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A full disk under the WAV being generated. Regression: the output went through a temp file
+/// beside it and a rename, which for /dev/full meant creating a file in /dev and, as root,
+/// renaming it over the device.
+#[cfg(target_os = "linux")]
+#[test]
+fn generate_and_plot_onto_a_full_disk() {
+    use std::os::unix::fs::FileTypeExt;
+    let full = std::path::Path::new("/dev/full");
+    if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+        eprintln!("skipped: no /dev/full character device here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_run(d, "a", &[]);
+    lofigen(
+        d,
+        &[
+            "generate",
+            "--run",
+            "runs/a",
+            "--seconds",
+            "0.1",
+            "--out",
+            "/dev/full",
+        ],
+    )
+    .fails_with(&["/dev/full", "No space left on device"]);
+    assert!(
+        std::fs::metadata(full)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}

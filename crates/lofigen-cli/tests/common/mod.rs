@@ -159,6 +159,28 @@ pub fn lofigen(dir: &Path, args: &[&str]) -> Run {
     Run::from_output(args.iter().map(|s| s.to_string()).collect(), out)
 }
 
+/// Run `lofigen args...` in `dir` as if the disk filled up once a file reaches `kib` KiB: bash
+/// lowers RLIMIT_FSIZE (no root needed) and ignores SIGXFSZ, so a write past the limit fails
+/// with EFBIG ("File too large") instead of killing the process. `None` where bash is missing.
+pub fn lofigen_with_file_limit(dir: &Path, kib: u64, args: &[&str]) -> Option<Run> {
+    let script = r#"ulimit -f "$0" && trap "" XFSZ && exec "$@""#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(kib.to_string())
+        .arg(env!("CARGO_BIN_EXE_lofigen"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .ok()?;
+    Some(Run::from_output(
+        args.iter().map(|s| s.to_string()).collect(),
+        out,
+    ))
+}
+
 /// Path as a `&str` for argument lists (the temporary folders are plain ASCII).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
