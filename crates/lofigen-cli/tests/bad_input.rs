@@ -672,3 +672,31 @@ fn prepare_a_folder_of_broken_damaged_and_unusual_files() {
         .fails_with(&["--strict", "nothing was kept"]);
     assert!(!d.join("strict/manifest.json").exists());
 }
+
+/// Regression: `(kernel - 1) * dilation` overflowed (a panic with overflow checks, a wrapped
+/// and accepted receptive field without).
+#[test]
+fn config_with_an_overflowing_receptive_field() {
+    train_with_config(
+        |c| {
+            c.replace(
+                "kernel = 8 }",
+                "kernel = 8, dilation = 9223372036854775807 }",
+            )
+        },
+        &["bad.toml", "model.layers", "receptive field is over"],
+    );
+}
+
+/// Regression: a trillion-parameter model passed validation and aborted allocating.
+#[test]
+fn config_with_an_absurdly_large_model() {
+    train_with_config(
+        |c| c.replace("channels = 4", "channels = 1000000000"),
+        &[
+            "bad.toml",
+            "model.layers",
+            "parameters; lofigen accepts at most",
+        ],
+    );
+}
