@@ -2,9 +2,11 @@
 //! so a crash or a full disk never leaves a truncated WAV under the final name (and a rename
 //! within one folder is atomic on the file systems we care about).
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Cursor, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hound::{SampleFormat, WavSpec, WavWriter};
@@ -133,26 +135,77 @@ fn temp_path_for(path: &Path) -> PathBuf {
     dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
-/// Creates a temp file, lets `body` write the samples, finalises the header and renames the file
-/// into place; on any failure the temp file is removed and the error names `path`.
+/// Where the WAV bytes go while they are written: a file, or memory for special destinations.
+trait Sink: Write + Seek {}
+impl<T: Write + Seek> Sink for T {}
+
+/// The WAV writer every body writes through.
+type Writer = WavWriter<BufWriter<Box<dyn Sink>>>;
+
+/// An in-memory WAV that stays readable after hound's `finalize` consumed its writer.
+#[derive(Clone, Default)]
+struct SharedBuf(Rc<RefCell<Cursor<Vec<u8>>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for SharedBuf {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.0.borrow_mut().seek(to)
+    }
+}
+
+/// Creates a temp file, lets `body` write the samples, finalises the header, flushes the file to
+/// disk and renames it into place; on any failure the temp file is removed and the error names
+/// `path`.
+///
+/// A destination that exists and is neither a regular file nor a folder (`/dev/stdout`, a pipe,
+/// `/dev/full`) is written directly instead, from a WAV built in memory: renaming over a device
+/// would replace the device node itself when running as root, and a pipe cannot seek back to
+/// patch the header.
 fn write_atomically<F>(path: &Path, spec: WavSpec, body: F) -> Result<(), AudioError>
 where
-    F: FnOnce(&mut WavWriter<BufWriter<File>>) -> hound::Result<()>,
+    F: FnOnce(&mut Writer) -> hound::Result<()>,
 {
+    let write_err = |source| AudioError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if special {
+        let buf = SharedBuf::default();
+        let result = (|| -> Result<(), std::io::Error> {
+            let sink: Box<dyn Sink> = Box::new(buf.clone());
+            let mut writer = WavWriter::new(BufWriter::new(sink), spec).map_err(hound_to_io)?;
+            body(&mut writer).map_err(hound_to_io)?;
+            writer.finalize().map_err(hound_to_io)?;
+            let bytes = buf.0.borrow();
+            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+            out.write_all(bytes.get_ref())?;
+            out.flush()
+        })();
+        return result.map_err(write_err);
+    }
     let tmp = temp_path_for(path);
     let result = (|| -> Result<(), std::io::Error> {
-        let file = File::create(&tmp)?;
-        let mut writer = WavWriter::new(BufWriter::new(file), spec).map_err(hound_to_io)?;
+        let sink: Box<dyn Sink> = Box::new(File::create(&tmp)?);
+        let mut writer = WavWriter::new(BufWriter::new(sink), spec).map_err(hound_to_io)?;
         body(&mut writer).map_err(hound_to_io)?;
         writer.finalize().map_err(hound_to_io)?;
+        // On disk before it takes the final name, so a power cut never leaves an empty WAV
+        // under it.
+        File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     result.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        AudioError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+        write_err(source)
     })
 }
 
@@ -231,5 +284,34 @@ mod tests {
                 .to_string_lossy()
                 .starts_with(".o.wav.")
         );
+    }
+
+    /// Regression: the write-aside-and-rename created `/dev/.full.<pid>.0.tmp` and, as root,
+    /// renamed it over the device node itself. A full disk must be an error naming the file,
+    /// and the device must stay a device.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn writing_to_dev_full_is_a_disk_full_error_and_leaves_the_device_alone() {
+        use std::os::unix::fs::FileTypeExt;
+        let full = Path::new("/dev/full");
+        if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+            eprintln!("skipped: no /dev/full character device here");
+            return;
+        }
+        let e = write_wav16(full, &Clip::new(vec![0.1; 8000], 8000)).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, AudioError::Write { .. }), "{e:?}");
+        assert!(msg.contains("/dev/full"), "{msg}");
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(
+            std::fs::metadata(full)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        // /dev/null takes the bytes and stays a device.
+        write_wav16(Path::new("/dev/null"), &Clip::new(vec![0.1; 100], 8000)).unwrap();
+        let null = std::fs::metadata("/dev/null").unwrap();
+        assert!(null.file_type().is_char_device());
     }
 }

@@ -157,3 +157,165 @@ fn zero_target_rate_is_an_error() {
     assert!(matches!(e, AudioError::BadTargetRate { .. }));
     assert!(e.to_string().contains("demo_island_dreams_30s.flac"));
 }
+
+// ---- the rest of the bad-file corpus ----
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")).join(name)
+}
+
+#[test]
+fn ogg_vorbis_fixture_decodes_whole() {
+    let (clip, report) = load_mono_8k(&fixture("demo_island_dreams_8s.ogg")).unwrap();
+    assert_eq!(report.codec, "vorbis");
+    assert!(!report.truncated);
+    assert!(
+        (clip.duration_secs() - 8.0).abs() < 0.05,
+        "{}",
+        clip.duration_secs()
+    );
+}
+
+#[test]
+fn truncated_ogg_gives_about_half_and_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture("demo_island_dreams_8s.ogg")).unwrap();
+    let p = dir.path().join("cut.ogg");
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
+    let secs = clip.duration_secs();
+    // Half the bytes is about 3 s of audio (the Vorbis setup header takes several KB), less
+    // the page that was cut: at this low bitrate one Ogg page holds up to about 2 s, and a
+    // page is only delivered whole (its checksum covers all of it).
+    assert!(
+        (1.0..4.0).contains(&secs),
+        "half the ogg decoded to {secs} s"
+    );
+    assert!(report.truncated, "{report:?}");
+    // Cut inside the headers (identification, comment, setup): no audio at all.
+    for keep in [4usize, 40, 200, 3000] {
+        let p = dir.path().join(format!("head{keep}.ogg"));
+        std::fs::write(&p, &bytes[..keep]).unwrap();
+        err_for(&p);
+    }
+}
+
+#[test]
+fn wav_whose_data_chunk_claims_more_than_the_file_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("long_claim.wav");
+    // Claims 4 s, holds 2 s: the 2 s are kept and the file is flagged as cut.
+    let samples = common::tone16(8000, 2.0);
+    std::fs::write(&p, common::wav16_claiming(&samples, 8000, 8000 * 2 * 4)).unwrap();
+    let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (clip.duration_secs() - 2.0).abs() < 0.01,
+        "{}",
+        clip.duration_secs()
+    );
+    assert!(report.truncated, "{report:?}");
+}
+
+#[test]
+fn wav_whose_data_chunk_claims_less_than_the_file_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("short_claim.wav");
+    // Claims 1 s, holds 2 s: the header's length wins, the trailing bytes are not audio.
+    let samples = common::tone16(8000, 2.0);
+    std::fs::write(&p, common::wav16_claiming(&samples, 8000, 8000 * 2)).unwrap();
+    let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (clip.duration_secs() - 1.0).abs() < 0.01,
+        "{}",
+        clip.duration_secs()
+    );
+    assert!(!report.truncated, "{report:?}");
+}
+
+#[test]
+fn wav_with_zero_length_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("silence_of_zero_length.wav");
+    std::fs::write(&p, common::wav16_claiming(&[], 8000, 0)).unwrap();
+    let e = err_for(&p);
+    assert!(matches!(e, AudioError::NoDecodableAudio { .. }), "{e:?}");
+    assert!(e.to_string().contains("no decodable audio"), "{e}");
+}
+
+#[test]
+fn wav_of_a_few_samples_decodes_to_a_few_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("blip.wav");
+    std::fs::write(&p, common::wav16_claiming(&[1000, -1000, 500], 44100, 6)).unwrap();
+    match load_mono_8k(&p) {
+        Ok((clip, _)) => assert!(clip.len() <= 2, "{} samples", clip.len()),
+        Err(e) => assert!(e.to_string().contains("blip.wav"), "{e}"),
+    }
+}
+
+/// Takes the demo MP3's first `audio_bytes` bytes of frames, after its own ID3 tag.
+fn mp3_frames(audio_bytes: usize) -> Vec<u8> {
+    let b = std::fs::read(data("demo/demo_island_dreams_30s.mp3")).unwrap();
+    let s = &b[6..10];
+    let tag =
+        10 + ((s[0] as usize) << 21 | (s[1] as usize) << 14 | (s[2] as usize) << 7 | s[3] as usize);
+    b[tag..tag + audio_bytes].to_vec()
+}
+
+#[test]
+fn mp3_whose_id3_tag_is_larger_than_its_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big_cover_art.mp3");
+    // 256 KiB of tag (cover art, say) before 8 KiB of 32 kbit/s frames (about 2 s).
+    let mut bytes = common::id3_tag(256 * 1024, 256 * 1024);
+    bytes.extend(mp3_frames(8 * 1024));
+    std::fs::write(&p, bytes).unwrap();
+    let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.codec, "mp3");
+    assert!(
+        (1.5..2.5).contains(&clip.duration_secs()),
+        "{}",
+        clip.duration_secs()
+    );
+}
+
+#[test]
+fn mp3_whose_id3_tag_claims_more_than_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tag_overruns.mp3");
+    // The tag says 1 MiB; the file ends after 4 KiB of tag and 8 KiB of frames.
+    let mut bytes = common::id3_tag(4 * 1024, 1024 * 1024);
+    bytes.extend(mp3_frames(8 * 1024));
+    std::fs::write(&p, bytes).unwrap();
+    let e = err_for(&p);
+    assert!(matches!(e, AudioError::NotAudio { .. }), "{e:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("locked.flac");
+    std::fs::copy(data("demo/demo_island_dreams_30s.flac"), &p).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&p).is_ok() {
+        eprintln!("skipped: running as root, which reads files whatever their permissions");
+        return;
+    }
+    let e = err_for(&p);
+    assert!(matches!(e, AudioError::Open { .. }), "{e:?}");
+    assert!(e.to_string().contains("Permission denied"), "{e}");
+}
+
+/// Unreadable for root too: a link to a file that is gone (a song on an unplugged drive).
+#[cfg(unix)]
+#[test]
+fn dangling_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("on_the_usb_stick.mp3");
+    std::os::unix::fs::symlink("/nonexistent/usb/song.mp3", &p).unwrap();
+    let e = err_for(&p);
+    assert!(matches!(e, AudioError::Open { .. }), "{e:?}");
+    assert!(e.to_string().contains("No such file"), "{e}");
+}

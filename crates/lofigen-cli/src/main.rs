@@ -397,6 +397,18 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
     let sampling = a.sampling.sampling()?;
+    // Found out before generating, not after minutes of it.
+    let out_dir = match a.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !out_dir.is_dir() {
+        bail!(
+            "cannot write {}: {} is not an existing folder",
+            a.out.display(),
+            out_dir.display()
+        );
+    }
     let device = lofigen::cpu_device();
     let (config, model) = load_trained(&a.run, &device)?;
     let genre = genre_index(&config.model, a.sampling.genre.as_deref())?;

@@ -482,3 +482,221 @@ fn generate_with_a_bad_seed_audio() {
     .fails_with(&["notes.mp3", "not a recognised audio file"]);
     assert!(!d.join("g.wav").exists());
 }
+
+// ---- unwritable output ----
+
+/// Every output under a path whose parent is a regular file: no one, root included, can
+/// create it, so this works wherever the tests run (chmod does not stop root).
+#[test]
+fn outputs_under_a_regular_file_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_run(d, "a", &[]);
+    write(d, "blocker", "a file, not a folder\n");
+    lofigen(d, &["prepare", "in", "--out", "blocker/corpus"])
+        .fails_with(&["blocker/corpus", "Not a directory"]);
+    lofigen(
+        d,
+        &[
+            "train",
+            "--config",
+            "tiny.toml",
+            "--data",
+            "corpus",
+            "--run",
+            "blocker/run",
+        ],
+    )
+    .fails_with(&["blocker/run", "Not a directory"]);
+    lofigen(
+        d,
+        &[
+            "generate",
+            "--run",
+            "runs/a",
+            "--seconds",
+            "0.1",
+            "--out",
+            "blocker/g.wav",
+        ],
+    )
+    .fails_with(&["blocker/g.wav", "not an existing folder"]);
+    lofigen(d, &["plot", "runs/a", "--out", "blocker/loss.png"]).fails_with(&["blocker/loss.png"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("blocker")).unwrap(),
+        "a file, not a folder\n"
+    );
+}
+
+/// A read-only folder. Root ignores permissions, so there the test says it is skipped.
+#[cfg(unix)]
+#[test]
+fn outputs_in_a_read_only_folder_are_clear_errors() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    lofi_inputs(d);
+    let ro = d.join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_ok() {
+        eprintln!("skipped: running as root, which writes into read-only folders anyway");
+        return;
+    }
+    lofigen(d, &["prepare", "in", "--out", "ro/corpus"])
+        .fails_with(&["ro/corpus", "Permission denied"]);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A full disk under the WAV being generated. Regression: the output went through a temp file
+/// beside it and a rename, which for /dev/full meant creating a file in /dev and, as root,
+/// renaming it over the device.
+#[cfg(target_os = "linux")]
+#[test]
+fn generate_and_plot_onto_a_full_disk() {
+    use std::os::unix::fs::FileTypeExt;
+    let full = std::path::Path::new("/dev/full");
+    if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+        eprintln!("skipped: no /dev/full character device here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    trained_run(d, "a", &[]);
+    lofigen(
+        d,
+        &[
+            "generate",
+            "--run",
+            "runs/a",
+            "--seconds",
+            "0.1",
+            "--out",
+            "/dev/full",
+        ],
+    )
+    .fails_with(&["/dev/full", "No space left on device"]);
+    assert!(
+        std::fs::metadata(full)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
+/// The bad-file corpus through the built binary: each broken file is listed with its name and
+/// its problem, each damaged one is kept with a warning, each unusual but valid one is
+/// prepared, and nothing panics.
+#[cfg(unix)]
+#[test]
+fn prepare_a_folder_of_broken_damaged_and_unusual_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let odd = d.join("music/odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    let put = |name: &str, bytes: &[u8]| std::fs::write(odd.join(name), bytes).unwrap();
+    // Damaged, kept with a warning.
+    put("cut.ogg", &cut_bytes(&demo_ogg(), 1, 2));
+    put("cut.flac", &cut_bytes(&demo_flac(), 1, 2));
+    put("long_claim.wav", &wav16_claiming(8000, 2.0, 8000 * 2 * 4));
+    // Valid, if unusual.
+    put("short_claim.wav", &wav16_claiming(8000, 2.0, 8000 * 2));
+    put(
+        "big_tag.mp3",
+        &mp3_with_tag(256 * 1024, 256 * 1024, 8 * 1024),
+    );
+    let tone = |rate| lofigen_audio::signal::sine(440.0, rate, 1.0, 0.5);
+    let wav = |name: &str| odd.join(name);
+    lofigen_audio::write_wav_int(&wav("eight_bit.wav"), &[tone(22050)], 22050, 8).unwrap();
+    lofigen_audio::write_wav_int(&wav("six_ch_24bit.wav"), &vec![tone(32000); 6], 32000, 24)
+        .unwrap();
+    lofigen_audio::write_wav_f32(&wav("float_96k.wav"), &[tone(96000), tone(96000)], 96000)
+        .unwrap();
+    // Broken, listed and skipped.
+    put("empty.mp3", b"");
+    put("notes.mp3", b"remember: buy milk\n");
+    put("no_samples.wav", &wav16_claiming(8000, 0.0, 0));
+    put("tag_overruns.mp3", &mp3_with_tag(4096, 1 << 20, 8 * 1024));
+    std::os::unix::fs::symlink("/nonexistent/usb/song.flac", odd.join("gone.flac")).unwrap();
+
+    let run = lofigen(d, &["prepare", "music", "--out", "corpus"])
+        .ok()
+        .stdout_has(&["prepared 8 file(s)"])
+        .stderr_has(&["5 file(s) could not be prepared"]);
+    let line_with = |name: &str, problem: &str| {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains(name) && l.contains(problem)),
+            "no stderr line names {name} with {problem:?}:\n{}",
+            run.stderr
+        );
+    };
+    line_with("empty.mp3", "empty (0 bytes)");
+    line_with("notes.mp3", "not a recognised audio file");
+    line_with("no_samples.wav", "no decodable audio");
+    line_with("tag_overruns.mp3", "not a recognised audio file");
+    line_with("gone.flac", "No such file");
+    for damaged in ["cut.ogg", "cut.flac", "long_claim.wav"] {
+        line_with(damaged, "is damaged");
+    }
+
+    let entries = manifest_entries(&d.join("corpus"));
+    let entry = |name: &str| -> &Value {
+        entries
+            .iter()
+            .find(|e| e["source"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} is not in the manifest"))
+    };
+    for (name, rate, channels) in [
+        ("eight_bit.wav", 22050, 1),
+        ("six_ch_24bit.wav", 32000, 6),
+        ("float_96k.wav", 96000, 2),
+        ("big_tag.mp3", 8000, 1),
+    ] {
+        let e = entry(name);
+        assert_eq!(e["source_rate"], rate, "{e}");
+        assert_eq!(e["source_channels"], channels, "{e}");
+        assert_eq!(e["truncated"], false, "{e}");
+    }
+    for name in ["cut.ogg", "cut.flac", "long_claim.wav"] {
+        assert_eq!(entry(name)["truncated"], true, "{name}");
+    }
+    let secs = |name: &str| entry(name)["duration_secs"].as_f64().unwrap();
+    assert!((secs("long_claim.wav") - 2.0).abs() < 0.01);
+    assert!((secs("short_claim.wav") - 2.0 / 2.0).abs() < 0.01);
+    assert!((1.5..2.5).contains(&secs("big_tag.mp3")));
+
+    // --strict refuses the folder and names a broken file.
+    lofigen(d, &["prepare", "music", "--out", "strict", "--strict"])
+        .fails_with(&["--strict", "nothing was kept"]);
+    assert!(!d.join("strict/manifest.json").exists());
+}
+
+/// Regression: `(kernel - 1) * dilation` overflowed (a panic with overflow checks, a wrapped
+/// and accepted receptive field without).
+#[test]
+fn config_with_an_overflowing_receptive_field() {
+    train_with_config(
+        |c| {
+            c.replace(
+                "kernel = 8 }",
+                "kernel = 8, dilation = 9223372036854775807 }",
+            )
+        },
+        &["bad.toml", "model.layers", "receptive field is over"],
+    );
+}
+
+/// Regression: a trillion-parameter model passed validation and aborted allocating.
+#[test]
+fn config_with_an_absurdly_large_model() {
+    train_with_config(
+        |c| c.replace("channels = 4", "channels = 1000000000"),
+        &[
+            "bad.toml",
+            "model.layers",
+            "parameters; lofigen accepts at most",
+        ],
+    );
+}

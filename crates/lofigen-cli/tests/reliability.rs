@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{keys, lofigen, metrics, prepared_corpus, write};
+use common::{keys, lofigen, lofigen_with_file_limit, metrics, prepared_corpus, write};
 
 const EPOCHS: usize = 30;
 
@@ -89,6 +89,12 @@ fn kill_9_at_several_moments_then_resume_loses_nothing() {
         "metrics after kills and resume"
     );
     assert!(rows.iter().all(|r| r.2.is_finite()));
+    // Temporary folders of the killed attempts were cleaned up by the next save.
+    let entries = checkpoint_entries(&d.join("runs/k"));
+    assert!(
+        entries.iter().all(|n| n.starts_with("epoch-")),
+        "{entries:?}"
+    );
     // The newest checkpoint loads and generates.
     lofigen(
         d,
@@ -143,4 +149,125 @@ fn ctrl_c_stops_cleanly_after_saving() {
             >= 1,
         "a checkpoint was written"
     );
+}
+
+/// Names in `run/checkpoints`, sorted.
+fn checkpoint_entries(run: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn train_args(config: &str, resume: bool) -> Vec<&str> {
+    let mut args = vec![
+        "train", "--config", config, "--data", "corpus", "--run", "runs/f",
+    ];
+    if resume {
+        args.push("--resume");
+    }
+    args
+}
+
+/// The disk fills up while the second epoch's checkpoint is written (model.bpk fits, the
+/// larger optimizer.bpk does not): a clear error, the first checkpoint untouched, no
+/// half-written folder, and a later resume finishes the run from the first checkpoint.
+#[test]
+fn full_disk_mid_checkpoint_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    prepared_corpus(d);
+    write(
+        d,
+        "one.toml",
+        &config().replace("epochs = 30", "epochs = 1"),
+    );
+    write(
+        d,
+        "three.toml",
+        &config().replace("epochs = 30", "epochs = 3"),
+    );
+    lofigen(d, &train_args("one.toml", false)).ok();
+    let run = d.join("runs/f");
+    let first = std::fs::read(run.join("checkpoints/epoch-0001/model.bpk")).unwrap();
+    let model_kib = first.len() as u64 / 1024 + 1;
+    let optim = std::fs::metadata(run.join("checkpoints/epoch-0001/optimizer.bpk")).unwrap();
+    assert!(
+        optim.len() > (model_kib + 1) * 1024,
+        "the optimizer state ({} B) must outgrow the limit that the model ({} B) fits in",
+        optim.len(),
+        first.len()
+    );
+
+    let Some(full) = lofigen_with_file_limit(d, model_kib + 1, &train_args("three.toml", true))
+    else {
+        eprintln!("skipped: bash is needed to lower the file size limit");
+        return;
+    };
+    full.fails_with(&[
+        "epoch-0002",
+        "checkpoint not saved",
+        "optimizer.bpk",
+        "File too large",
+    ]);
+    assert_eq!(
+        checkpoint_entries(&run),
+        ["epoch-0001"],
+        "nothing else is left"
+    );
+    assert_eq!(
+        std::fs::read(run.join("checkpoints/epoch-0001/model.bpk")).unwrap(),
+        first
+    );
+    assert_eq!(
+        keys(&metrics(&run)),
+        [(1, "train"), (1, "valid"), (1, "test")]
+    );
+
+    lofigen(d, &train_args("three.toml", true)).ok();
+    let mut want: Vec<(usize, &str)> = (1..=3).flat_map(|e| [(e, "train"), (e, "valid")]).collect();
+    want.push((3, "test"));
+    assert_eq!(keys(&metrics(&run)), want);
+    assert_eq!(checkpoint_entries(&run), ["epoch-0002", "epoch-0003"]);
+}
+
+/// The disk is full from the first checkpoint on: the run fails clearly and holds no
+/// checkpoint, `generate` says so instead of loading a partial one, and a resume with room
+/// trains from the start.
+#[test]
+fn full_disk_at_the_first_checkpoint_leaves_no_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    prepared_corpus(d);
+    write(
+        d,
+        "two.toml",
+        &config().replace("epochs = 30", "epochs = 2"),
+    );
+    // 1 KiB: config.toml fits, the model weights (about 4 KiB) do not.
+    let Some(full) = lofigen_with_file_limit(d, 1, &train_args("two.toml", false)) else {
+        eprintln!("skipped: bash is needed to lower the file size limit");
+        return;
+    };
+    full.fails_with(&[
+        "epoch-0001",
+        "checkpoint not saved",
+        "model.bpk",
+        "File too large",
+    ]);
+    let run = d.join("runs/f");
+    assert!(
+        checkpoint_entries(&run).is_empty(),
+        "{:?}",
+        checkpoint_entries(&run)
+    );
+    lofigen(d, &["generate", "--run", "runs/f", "--out", "g.wav"])
+        .fails_with(&["runs/f", "no checkpoint"]);
+    assert!(!d.join("g.wav").exists());
+    lofigen(d, &train_args("two.toml", true)).ok();
+    assert_eq!(metrics(&run).len(), 5);
 }

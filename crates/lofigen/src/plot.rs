@@ -64,14 +64,23 @@ impl Series {
     }
 }
 
-/// Draw `series` into a PNG at `path` (written aside, then renamed).
+/// Draw `series` into a PNG at `path` (written aside, then renamed; a device or pipe is written
+/// directly).
 pub fn loss_curves(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // A device or pipe (`/dev/stdout`) gets the bytes written into it: renaming over it would,
+    // as root, replace the device node itself. The PNG is then drawn in the temp folder.
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
     // plotters picks the encoder from the extension, so the temporary name keeps `.png`.
-    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    let tmp_name = format!(".tmp-{}-{name}", std::process::id());
+    let tmp = if special {
+        std::env::temp_dir().join(tmp_name)
+    } else {
+        path.with_file_name(tmp_name)
+    };
     draw(&tmp, title, series).map_err(|problem| {
         let _ = std::fs::remove_file(&tmp);
         Error::Plot {
@@ -79,7 +88,18 @@ pub fn loss_curves(path: &Path, title: &str, series: &[Series]) -> Result<()> {
             problem,
         }
     })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+    let placed = if special {
+        std::fs::read(&tmp).and_then(|png| {
+            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+            std::io::Write::write_all(&mut out, &png)
+        })
+    } else {
+        std::fs::rename(&tmp, path)
+    };
+    if placed.is_err() || special {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed.map_err(|e| Error::io("write", path, e))
 }
 
 fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), String> {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
+use burn::store::{ModuleRecord, RecordError};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
@@ -300,6 +300,59 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Write the optimizer state with its tensors in name order.
+///
+/// `ModuleOptimizer::save` lays the tensors out in the order of a hash map whose seed changes
+/// from process to process, so the same state gave different bytes. Reading its output back and
+/// sorting it is cheap next to a training epoch, and the file stays what `ModuleOptimizer::load`
+/// reads (scalars and metadata are copied as they are).
+fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), RecordError> {
+    let reader = burn_pack::Reader::from_bytes(optim.into_bytes()?)?;
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    // Written aside and renamed into place by burn-pack itself.
+    writer.write_to_file(path)?;
+    Ok(())
+}
+
+/// Model, optimizer state and `state.json` into the (temporary) folder `dir`, each on disk
+/// before this returns.
+fn write_checkpoint_files(
+    dir: &Path,
+    model: &Model,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
+    let record_err = |path: &Path, e: RecordError| Error::Run {
+        path: path.to_path_buf(),
+        problem: format!("cannot write checkpoint: {e}"),
+    };
+    let model_path = dir.join(files::MODEL);
+    model
+        .clone()
+        .into_record()
+        .save(&model_path)
+        .map_err(|e| record_err(&model_path, e))?;
+    let optim_path = dir.join(files::OPTIMIZER);
+    save_optimizer(optim, &optim_path).map_err(|e| record_err(&optim_path, e))?;
+    for f in [&model_path, &optim_path] {
+        std::fs::File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("write", f, e))?;
+    }
+    write_atomic(&dir.join(files::STATE), &to_json(state))
+}
+
 /// Write a checkpoint folder aside, then rename it into place; prune old ones.
 fn save_checkpoint(
     run_dir: &Path,
@@ -316,27 +369,16 @@ fn save_checkpoint(
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
-    let record_err = |path: &Path, e: burn::store::RecordError| Error::Run {
-        path: path.to_path_buf(),
-        problem: format!("cannot write checkpoint: {e}"),
-    };
-    let model_path = tmp.join(files::MODEL);
-    model
-        .clone()
-        .into_record()
-        .save(&model_path)
-        .map_err(|e| record_err(&model_path, e))?;
-    let optim_path = tmp.join(files::OPTIMIZER);
-    optim
-        .save(&optim_path)
-        .map_err(|e| record_err(&optim_path, e))?;
-    for f in [&model_path, &optim_path] {
-        std::fs::File::open(f)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("write", f, e))?;
+    if let Err(e) = write_checkpoint_files(&tmp, model, optim, state) {
+        // A full disk or a failing write leaves nothing behind, not even the hidden folder:
+        // only a folder renamed to `epoch-NNNN` is ever loaded, but a stale one would waste
+        // the space that was just found missing.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::Run {
+            path: final_dir,
+            problem: format!("checkpoint not saved (earlier checkpoints are kept): {e}"),
+        });
     }
-    write_atomic(&tmp.join(files::STATE), &to_json(state))?;
     if final_dir.exists() {
         // A rerun of the same epoch (after a resume from an older checkpoint) replaces it.
         std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io("replace", &final_dir, e))?;
@@ -356,7 +398,24 @@ fn save_checkpoint(
     for old in &all[..excess] {
         let _ = std::fs::remove_dir_all(old);
     }
+    remove_stale_temp_folders(&dir);
     Ok(final_dir)
+}
+
+/// Temporary checkpoint folders (`.epoch-NNNN.tmp-PID`) left by killed runs: never loaded, but
+/// each holds a model's worth of disk. One process trains a run at a time, so any left once ours
+/// is renamed into place are stale.
+fn remove_stale_temp_folders(checkpoints: &Path) {
+    let Ok(entries) = std::fs::read_dir(checkpoints) else {
+        return;
+    };
+    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".epoch-"))
+        {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
 }
 
 /// Write `metrics.csv` from the history (plus the test loss when known).

@@ -102,7 +102,8 @@ fn resume_continues_with_optimizer_state_and_same_seed_gives_same_weights() {
     assert_eq!(resumed.epoch, 2);
     assert_eq!(resumed.history.len(), 2);
 
-    // Weights compared as numbers: burnpack files also carry per-run random parameter ids.
+    // Weights compared as numbers here; `same_seed_gives_byte_identical_checkpoint_files`
+    // compares the files.
     let weights = |run: &str| -> Vec<f32> {
         let rd = dir.path().join(run);
         assert!(latest_checkpoint(&rd).unwrap().ends_with("epoch-0002"));
@@ -222,4 +223,69 @@ fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
             .iter()
             .all(|l| l.export().0.iter().all(|w| w.is_finite()))
     );
+}
+
+/// `state.json` with its wall-clock fields (`seconds` per epoch) zeroed: they measure the
+/// machine, not the training.
+fn state_without_timings(checkpoint: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(checkpoint.join(files::STATE)).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for epoch in state["history"].as_array_mut().unwrap() {
+        assert!(epoch["seconds"].is_number(), "{epoch}");
+        epoch["seconds"] = 0.into();
+    }
+    state
+}
+
+/// Regression: burn gave parameters random ids, written into `model.bpk` and keying the Adam
+/// state in `optimizer.bpk`, and laid the optimizer's tensors out in hash-map order; so two runs
+/// with the same seed wrote different checkpoint bytes.
+#[test]
+fn same_seed_gives_byte_identical_checkpoint_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(2);
+    run(&dir.path().join("a"), &config, false);
+    run(&dir.path().join("b"), &config, false);
+    // And a run stopped after one epoch, then resumed: the same bytes again.
+    run(&dir.path().join("c"), &tiny(1), false);
+    run(&dir.path().join("c"), &config, true);
+    let a = latest_checkpoint(&dir.path().join("a")).unwrap();
+    assert!(a.ends_with("epoch-0002"), "{}", a.display());
+    for other in ["b", "c"] {
+        let o = latest_checkpoint(&dir.path().join(other)).unwrap();
+        assert!(o.ends_with("epoch-0002"), "{}", o.display());
+        for f in [files::MODEL, files::OPTIMIZER] {
+            let (x, y) = (
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(o.join(f)).unwrap(),
+            );
+            assert!(!x.is_empty());
+            assert!(x == y, "run {other}: {f} differs from run a");
+        }
+        assert_eq!(state_without_timings(&a), state_without_timings(&o));
+    }
+}
+
+/// Checkpoints written before parameter ids were derived from paths hold random ids, which key
+/// their optimizer state: loading must keep the record's ids, not replace them.
+#[test]
+fn loading_keeps_the_parameter_ids_of_older_checkpoints() {
+    use burn::module::{Module, list_param_ids};
+    let dir = tempfile::tempdir().unwrap();
+    let device = lofigen::cpu_device();
+    let config = tiny(1);
+    let old = config.model.init(&device); // burn's random ids, as before
+    let fresh = config.model.init_seeded(5, &device);
+    assert_ne!(list_param_ids(&old), list_param_ids(&fresh));
+    assert_eq!(
+        list_param_ids(&fresh),
+        list_param_ids(&config.model.init_seeded(6, &device)),
+        "ids come from the parameter paths"
+    );
+    old.clone()
+        .into_record()
+        .save(dir.path().join(files::MODEL))
+        .unwrap();
+    let loaded = lofigen::train::load_model(&config, dir.path(), &device).unwrap();
+    assert_eq!(list_param_ids(&loaded), list_param_ids(&old));
 }

@@ -257,4 +257,24 @@ fn wavenet_small_has_about_0_7_m_parameters_and_a_2048_sample_field() {
         .init_seeded(1, &lofigen::cpu_device())
         .param_count();
     assert!((600_000..800_000).contains(&n), "{n} parameters");
+    let lofigen::model::ModelConfig::WaveNet(w) = &config.model else {
+        panic!("wavenet-small is a wavenet")
+    };
+    assert_eq!(
+        w.parameters(),
+        Some(n),
+        "the config's count matches the model's"
+    );
+}
+
+#[test]
+fn a_wavenet_too_large_to_allocate_is_a_config_error() {
+    let text = tiny_toml("[]").replace("residual_channels = 8", "residual_channels = 4000000");
+    let err = RunConfig::from_toml_str(&text, "big.toml".as_ref())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.residual_channels") && err.contains("parameters"),
+        "{err}"
+    );
 }

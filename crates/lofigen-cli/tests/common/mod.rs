@@ -167,6 +167,28 @@ pub fn lofigen(dir: &Path, args: &[&str]) -> Run {
     Run::from_output(args.iter().map(|s| s.to_string()).collect(), out)
 }
 
+/// Run `lofigen args...` in `dir` as if the disk filled up once a file reaches `kib` KiB: bash
+/// lowers RLIMIT_FSIZE (no root needed) and ignores SIGXFSZ, so a write past the limit fails
+/// with EFBIG ("File too large") instead of killing the process. `None` where bash is missing.
+pub fn lofigen_with_file_limit(dir: &Path, kib: u64, args: &[&str]) -> Option<Run> {
+    let script = r#"ulimit -f "$0" && trap "" XFSZ && exec "$@""#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(kib.to_string())
+        .arg(env!("CARGO_BIN_EXE_lofigen"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .ok()?;
+    Some(Run::from_output(
+        args.iter().map(|s| s.to_string()).collect(),
+        out,
+    ))
+}
+
 /// Path as a `&str` for argument lists (the temporary folders are plain ASCII).
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
@@ -320,4 +342,52 @@ pub fn tone_wav(path: &Path, seconds: f32) {
         lofigen_audio::TARGET_RATE,
     );
     lofigen_audio::write_wav16(path, &clip).unwrap();
+}
+
+/// The Ogg Vorbis fixture (8 s of the demo clip) from the audio crate's tests.
+pub fn demo_ogg() -> PathBuf {
+    existing(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lofigen-audio/tests/data/demo_island_dreams_8s.ogg"
+    ))
+}
+
+/// The first `num/den` of the bytes of `src`.
+pub fn cut_bytes(src: &Path, num: usize, den: usize) -> Vec<u8> {
+    let b = std::fs::read(src).unwrap();
+    b[..b.len() * num / den].to_vec()
+}
+
+/// A 16-bit mono PCM WAV of a tone, `seconds` long at `rate`, whose data chunk header claims
+/// `claimed_bytes`: for headers that lie about their length.
+pub fn wav16_claiming(rate: u32, seconds: f32, claimed_bytes: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + claimed_bytes).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), rate, rate * 2, 2 | (16 << 16)] {
+        // fmt size; PCM + mono; rate; bytes/s; block align + bits
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&claimed_bytes.to_le_bytes());
+    for x in lofigen_audio::signal::sine(440.0, rate, seconds, 0.5) {
+        b.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
+    }
+    b
+}
+
+/// An MP3 of an ID3v2.3 tag with `tag_body` bytes (its header claiming `tag_claimed`), then
+/// the demo MP3's first `audio_bytes` bytes of frames.
+pub fn mp3_with_tag(tag_body: usize, tag_claimed: usize, audio_bytes: usize) -> Vec<u8> {
+    let src = std::fs::read(demo_mp3()).unwrap();
+    let syncsafe = |s: &[u8]| s.iter().fold(0usize, |acc, &b| (acc << 7) | usize::from(b));
+    let frames = 10 + syncsafe(&src[6..10]);
+    let mut b = b"ID3\x03\x00\x00".to_vec();
+    for shift in [21, 14, 7, 0] {
+        b.push(((tag_claimed >> shift) & 0x7f) as u8);
+    }
+    b.resize(10 + tag_body, 0);
+    b.extend_from_slice(&src[frames..frames + audio_bytes]);
+    b
 }

@@ -5,6 +5,7 @@ pub mod causal;
 pub mod seed;
 pub mod wavenet;
 
+use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +54,7 @@ impl ModelConfig {
         // or the draws would happen later, interleaved with other threads'.
         let model = self.init(device);
         let record = model.clone().into_record();
-        model.load_record(record)
+        model.load_record(record).map(&mut PathParamIds::default())
     }
 
     /// Build the model on `device` (weights drawn from the device's RNG as it stands).
@@ -108,6 +109,61 @@ impl ModelConfig {
             ModelConfig::Seed(_) => &[],
             ModelConfig::WaveNet(c) => &c.genres,
         }
+    }
+}
+
+/// Gives every parameter a [`ParamId`] derived from its path in the module (`layers.0.conv.weight`)
+/// instead of burn's random one.
+///
+/// The ids are written into `model.bpk` and key the Adam state in `optimizer.bpk`, so random ids
+/// made two runs with the same seed differ in their checkpoint bytes. Paths are unique within a
+/// module, so the ids stay unique. Checkpoints written before this keep their random ids: loading
+/// restores the ids from the record, which still match their optimizer state.
+#[derive(Default)]
+pub struct PathParamIds {
+    path: Vec<String>,
+}
+
+impl PathParamIds {
+    /// FNV-1a (64-bit) of the dotted path: stable across runs, platforms and Rust versions,
+    /// unlike `std`'s hasher.
+    fn id(&self) -> ParamId {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.path.join(".").bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        ParamId::from(h)
+    }
+}
+
+impl ModuleMapper for PathParamIds {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.id = self.id();
+        param
+    }
+
+    fn map_int<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Int>>,
+    ) -> Param<Tensor<D, Int>> {
+        param.id = self.id();
+        param
+    }
+
+    fn map_bool<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        param.id = self.id();
+        param
     }
 }
 

@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalConv1d, CausalConv1dConfig};
 
+/// Largest receptive field accepted, in samples: an hour at 8 kHz.
+pub const MAX_RECEPTIVE_FIELD: usize = 8000 * 3600;
+
+/// Largest model accepted, in parameters (4 GB of f32 weights, before Adam doubles it): a
+/// config beyond that is a typo, and would abort allocating instead of failing clearly.
+pub const MAX_PARAMETERS: usize = 1_000_000_000;
+
 /// One layer of the seed stack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,12 +44,25 @@ pub struct SeedConvConfig {
 
 impl SeedConvConfig {
     /// Samples of context that one output sees: the sum of `(kernel - 1) * dilation`, plus one.
+    ///
+    /// Saturates at `usize::MAX` rather than overflowing on absurd kernels or dilations;
+    /// [`Self::validate`] refuses those.
     pub fn receptive_field(&self) -> usize {
-        1 + self
-            .layers
-            .iter()
-            .map(|l| (l.kernel.saturating_sub(1)) * l.dilation)
-            .sum::<usize>()
+        self.layers.iter().fold(1usize, |rf, l| {
+            rf.saturating_add(l.kernel.saturating_sub(1).saturating_mul(l.dilation))
+        })
+    }
+
+    /// Trainable scalars, computed from the config alone (`None` if it overflows `usize`).
+    pub fn param_count(&self) -> Option<usize> {
+        let mut channels_in = 1usize;
+        let mut total = 0usize;
+        for l in &self.layers {
+            let weights = channels_in.checked_mul(l.channels)?.checked_mul(l.kernel)?;
+            total = total.checked_add(weights)?.checked_add(l.channels)?;
+            channels_in = l.channels;
+        }
+        Some(total)
     }
 
     /// Check the stack; the error is `(key, problem)`.
@@ -63,6 +83,29 @@ impl SeedConvConfig {
             }
         }
         let last = self.layers.len() - 1;
+        // Absurd kernels or dilations overflowed `(kernel - 1) * dilation`, and a model with a
+        // trillion parameters passed validation only to abort allocating.
+        if self.receptive_field() > MAX_RECEPTIVE_FIELD {
+            return Err((
+                "model.layers".into(),
+                format!(
+                    "the receptive field is over {MAX_RECEPTIVE_FIELD} samples \
+                     (sum of (kernel - 1) * dilation + 1); use smaller kernels or dilations"
+                ),
+            ));
+        }
+        match self.param_count() {
+            Some(n) if n <= MAX_PARAMETERS => {}
+            n => {
+                return Err((
+                    "model.layers".into(),
+                    format!(
+                        "{} parameters; lofigen accepts at most {MAX_PARAMETERS}",
+                        n.map_or("more than usize::MAX".to_string(), |n| n.to_string())
+                    ),
+                ));
+            }
+        }
         if self.layers[last].channels != 1 {
             return Err((
                 format!("model.layers[{last}].channels"),

@@ -12,6 +12,7 @@ use burn::tensor::activation::{relu, sigmoid, tanh};
 use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalConv1d, CausalConv1dConfig};
+use super::seed::MAX_PARAMETERS;
 
 /// Genre list value that is resolved, when training starts, to the corpus's labels.
 pub const AUTO_GENRES: &str = "auto";
@@ -68,6 +69,24 @@ impl WaveNetConfig {
                 .sum::<usize>()
     }
 
+    /// Trainable parameters, or None if the count overflows.
+    pub fn parameters(&self) -> Option<usize> {
+        let (r, s, q) = (self.residual_channels, self.skip_channels, self.classes);
+        let g = self.genres.len();
+        let conv = |c_in: usize, c_out: usize, k: usize| {
+            c_in.checked_mul(c_out)?.checked_mul(k)?.checked_add(c_out)
+        };
+        let layer = conv(r, 2 * r, DILATED_KERNEL)?
+            .checked_add(conv(r, r, 1)?)?
+            .checked_add(conv(r, s, 1)?)?
+            .checked_add(g.checked_mul(2 * r)?)?;
+        q.checked_mul(r)?
+            .checked_add(conv(r, r, self.input_kernel)?)?
+            .checked_add(layer.checked_mul(self.layers_per_stack.checked_mul(self.stacks)?)?)?
+            .checked_add(conv(s, s, 1)?)?
+            .checked_add(conv(s, q, 1)?)
+    }
+
     /// Whether the genre list still waits for the corpus's labels.
     pub fn genres_auto(&self) -> bool {
         self.genres.len() == 1 && self.genres[0] == AUTO_GENRES
@@ -101,6 +120,15 @@ impl WaveNetConfig {
                     "{}: the last dilation would be 2^{} samples, far beyond any window",
                     self.layers_per_stack,
                     self.layers_per_stack - 1
+                ),
+            ));
+        }
+        if self.parameters().is_none_or(|n| n > MAX_PARAMETERS) {
+            return Err((
+                "model.residual_channels".into(),
+                format!(
+                    "the model would have more than {MAX_PARAMETERS} parameters; use fewer \
+                     channels, classes or layers"
                 ),
             ));
         }
