@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use lofigen::RunConfig;
 use lofigen::data::Windows;
 use lofigen::generate::{Engine, Precision, engine_generate, naive_generate};
-use lofigen::model::Model;
+use lofigen::model::{ConvAlgorithm, Model};
 use lofigen_audio::load_mono_8k;
 
 #[derive(Args, Debug)]
@@ -32,6 +32,9 @@ enum BenchWhat {
         /// Batch sizes, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         batches: Vec<usize>,
+        /// Convolution algorithms to time, comma-separated (`direct`, `fft`, `auto`).
+        #[arg(long, value_delimiter = ',', default_value = "direct,fft")]
+        algorithms: Vec<String>,
         /// Timed steps per measurement (after one warm-up step).
         #[arg(long, default_value_t = 2)]
         steps: usize,
@@ -60,8 +63,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         BenchWhat::Train {
             presets,
             batches,
+            algorithms,
             steps,
-        } => bench_train(&clip.samples, &presets, &batches, steps),
+        } => bench_train(&clip.samples, &presets, &batches, &algorithms, steps),
         BenchWhat::Generate {
             preset,
             streams,
@@ -75,16 +79,35 @@ fn machine() -> String {
     format!("{} threads available (rayon)", rayon::current_num_threads())
 }
 
-fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: usize) -> Result<()> {
+fn bench_train(
+    samples: &[f32],
+    presets: &[String],
+    batches: &[usize],
+    algorithms: &[String],
+    steps: usize,
+) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be at least 1");
     }
+    let algorithms = algorithms
+        .iter()
+        .map(|a| {
+            Ok(match a.as_str() {
+                "direct" => ConvAlgorithm::Direct,
+                "fft" => ConvAlgorithm::Fft,
+                "auto" => ConvAlgorithm::Auto,
+                other => bail!("unknown algorithm {other:?} (direct, fft or auto)"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     println!(
         "# training step = forward + backward + Adam, batch x 8192 samples; {}",
         machine()
     );
-    println!("| preset | batch | ms/step | ms/window | direct-conv GFLOP/s equiv. |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| preset | batch | algorithm | ms/step | ms/window | direct-conv GFLOP/s equiv. | x first algorithm |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|");
     let device = lofigen::cpu_device();
     for name in presets {
         let config = RunConfig::load_or_preset(name)?;
@@ -109,29 +132,39 @@ fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: us
             }
         };
         for &b in batches {
-            let ad = device.clone().autodiff();
-            let mut model: Model = config.model.init_seeded(config.train.seed, &ad);
-            let mut optim: ModuleOptimizer = AdamConfig::new().init();
-            let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
-            let mut step = |model: Model| -> Model {
-                let (x, y) = windows.batch(&ids, &ad);
-                let Model::Seed(m) = &model;
-                let loss = (m.forward(x) - y).powi_scalar(2).mean();
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                optim.step(1e-4, model, grads)
-            };
-            model = step(model);
-            let start = Instant::now();
-            for _ in 0..steps {
+            let mut first_ms = None;
+            for &algorithm in &algorithms {
+                let mut model_config = config.model.clone();
+                match &mut model_config {
+                    lofigen::model::ModelConfig::Seed(s) => s.conv_algorithm = algorithm,
+                }
+                let ad = device.clone().autodiff();
+                let mut model: Model = model_config.init_seeded(config.train.seed, &ad);
+                let mut optim: ModuleOptimizer = AdamConfig::new().init();
+                let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
+                let mut step = |model: Model| -> Model {
+                    let (x, y) = windows.batch(&ids, &ad);
+                    let Model::Seed(m) = &model;
+                    let loss = (m.forward(x) - y).powi_scalar(2).mean();
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    optim.step(1e-4, model, grads)
+                };
                 model = step(model);
+                let start = Instant::now();
+                for _ in 0..steps {
+                    model = step(model);
+                }
+                let _ = model.valid();
+                let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
+                let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
+                let first = *first_ms.get_or_insert(ms);
+                println!(
+                    "| {name} | {b} | {} | {ms:.0} | {:.0} | {gflops:.1} | {:.1} |",
+                    format!("{algorithm:?}").to_lowercase(),
+                    ms / b as f64,
+                    first / ms
+                );
             }
-            let _ = model.valid();
-            let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
-            let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
-            println!(
-                "| {name} | {b} | {ms:.0} | {:.0} | {gflops:.1} |",
-                ms / b as f64
-            );
         }
     }
     Ok(())

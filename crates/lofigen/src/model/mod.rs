@@ -2,12 +2,13 @@
 //! are stacks of the one [`causal::CausalConv1d`].
 
 pub mod causal;
+pub mod fftconv;
 pub mod seed;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use causal::{CausalConv1d, CausalConv1dConfig};
+pub use causal::{CausalConv1d, CausalConv1dConfig, ConvAlgorithm};
 pub use seed::{SeedConvConfig, SeedConvNet, SeedLayerSpec};
 
 /// Which network to build; the `family` key in `[model]` selects the variant.

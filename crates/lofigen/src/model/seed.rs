@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
-use super::causal::{CausalConv1d, CausalConv1dConfig};
+use super::causal::{CausalConv1d, CausalConv1dConfig, ConvAlgorithm};
 
 /// One layer of the seed stack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct SeedConvConfig {
     /// it clamps every predicted amplitude at >= 0.
     #[serde(default)]
     pub final_relu: bool,
+    /// How the convolutions are computed: `"auto"` (FFT for long kernels), `"direct"` or
+    /// `"fft"`. A speed choice only: results agree to float rounding.
+    #[serde(default)]
+    pub conv_algorithm: ConvAlgorithm,
 }
 
 impl SeedConvConfig {
@@ -84,6 +88,7 @@ impl SeedConvConfig {
             .map(|l| {
                 let layer = CausalConv1dConfig::new(channels_in, l.channels, l.kernel)
                     .with_dilation(l.dilation)
+                    .with_algorithm(self.conv_algorithm)
                     .init(device);
                 channels_in = l.channels;
                 layer
