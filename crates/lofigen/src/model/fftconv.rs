@@ -184,46 +184,77 @@ impl Scratch {
     }
 }
 
-/// `dst[c][r] = src[r][c]` for a `rows x cols` matrix, in parallel over tiles of `dst` rows.
-fn transpose(src: &[C32], rows: usize, cols: usize) -> Vec<C32> {
-    const TILE: usize = 8;
-    let mut dst = vec![C32::default(); rows * cols];
-    dst.par_chunks_mut(rows * TILE)
-        .enumerate()
-        .for_each(|(t, out)| {
-            let c0 = t * TILE;
-            let width = out.len() / rows;
-            for r in 0..rows {
-                let line = &src[r * cols + c0..r * cols + c0 + width];
-                for (dc, v) in line.iter().enumerate() {
-                    out[dc * rows + r] = *v;
+/// Rows handled together when moving between row-major transforms and bin-major products:
+/// a group's values for one bin are contiguous, so scattering and gathering stay cache-friendly
+/// without a separate transpose pass over the whole spectrum.
+const GROUP: usize = 16;
+
+/// A pointer that rayon tasks may share because each writes disjoint elements.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut C32);
+// SAFETY: only used by `spectra_by_bin`, whose tasks write disjoint columns.
+unsafe impl Send for SharedOut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOut {}
+impl SharedOut {
+    fn get(self) -> *mut C32 {
+        self.0
+    }
+}
+
+/// Bin-major spectra `[bin][row]` of `rows` real signals; `fill(row, buf)` writes row's signal
+/// into the zeroed `buf` of `n` samples.
+fn spectra_by_bin(
+    t: &Transforms,
+    rows: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<C32> {
+    let bins = t.forward.len() / 2 + 1;
+    let mut dst = vec![C32::default(); rows * bins];
+    let out = SharedOut(dst.as_mut_ptr());
+    (0..rows.div_ceil(GROUP)).into_par_iter().for_each_init(
+        || (Scratch::new(t), vec![C32::default(); GROUP * bins]),
+        |(s, local), g| {
+            let (r0, count) = (g * GROUP, GROUP.min(rows - g * GROUP));
+            for q in 0..count {
+                s.real.fill(0.0);
+                fill(r0 + q, &mut s.real);
+                s.forward(t, &mut local[q * bins..(q + 1) * bins]);
+            }
+            for f in 0..bins {
+                for q in 0..count {
+                    // SAFETY: element (f, r0 + q) is inside `dst`, and only group `g` writes
+                    // rows r0..r0 + count.
+                    unsafe { *out.get().add(f * rows + r0 + q) = local[q * bins + f] };
                 }
             }
-        });
+        },
+    );
     dst
+}
+
+/// Copy rows `r0..r0 + count` of a bin-major `[bin][rows]` spectrum into row-major `local`.
+fn gather_rows(spec: &[C32], rows: usize, r0: usize, count: usize, local: &mut [C32]) {
+    let bins = spec.len() / rows;
+    for f in 0..bins {
+        let line = &spec[f * rows + r0..][..count];
+        for (q, v) in line.iter().enumerate() {
+            local[q * bins + f] = *v;
+        }
+    }
 }
 
 /// Spectra of the kernels, `[bin][c_out][c_in]`, scaled by `1 / n` (the inverse transform is
 /// unnormalised). Tap `k` of a burn kernel multiplies `x[t - (kernel - 1 - k) * dilation]`.
 fn kernel_spectra(plan: &FftConvPlan, weight: &[f32]) -> Vec<C32> {
     let t = transforms(plan.fft_size);
-    let (bins, k, d) = (plan.bins(), plan.kernel, plan.dilation);
+    let (k, d) = (plan.kernel, plan.dilation);
     let scale = 1.0 / plan.fft_size as f32;
-    let rows = plan.c_out * plan.c_in;
-    let mut spec = vec![C32::default(); rows * bins];
-    spec.par_chunks_mut(bins)
-        .zip(weight.par_chunks(k))
-        .for_each_init(
-            || Scratch::new(&t),
-            |s, (out, w)| {
-                s.real.fill(0.0);
-                for (tap, &v) in w.iter().enumerate() {
-                    s.real[(k - 1 - tap) * d] = v * scale;
-                }
-                s.forward(&t, out);
-            },
-        );
-    transpose(&spec, rows, bins)
+    spectra_by_bin(&t, plan.c_out * plan.c_in, |pair, buf| {
+        for (tap, &v) in weight[pair * k..][..k].iter().enumerate() {
+            buf[(k - 1 - tap) * d] = v * scale;
+        }
+    })
 }
 
 /// Spectra of every block of `signal` (`[batch][channels][time]`), `[bin][channel][col]` with
@@ -231,28 +262,21 @@ fn kernel_spectra(plan: &FftConvPlan, weight: &[f32]) -> Vec<C32> {
 /// (zero elsewhere): `from = 0` for forward inputs, `from = span` for output gradients.
 fn block_spectra(plan: &FftConvPlan, signal: &[f32], channels: usize, from: usize) -> Vec<C32> {
     let t = transforms(plan.fft_size);
-    let (bins, n, hop, span) = (plan.bins(), plan.fft_size, plan.hop(), plan.span());
+    let (n, hop, span) = (plan.fft_size, plan.hop(), plan.span());
     let (blocks, cols, time) = (plan.blocks(), plan.cols(), plan.time);
-    let mut spec = vec![C32::default(); channels * cols * bins];
-    spec.par_chunks_mut(bins).enumerate().for_each_init(
-        || Scratch::new(&t),
-        |s, (row, out)| {
-            let (c, col) = (row / cols, row % cols);
-            let (b, j) = (col / blocks, col % blocks);
-            let seq = &signal[(b * channels + c) * time..][..time];
-            s.real.fill(0.0);
-            // Sample index of m = 0, which may lie before the sequence start.
-            let start = (j * hop) as isize - span as isize;
-            let m0 = from.max((-start).max(0) as usize);
-            let m1 = n.min((time as isize - start).max(0) as usize);
-            if m0 < m1 {
-                let a = (start + m0 as isize) as usize;
-                s.real[m0..m1].copy_from_slice(&seq[a..a + (m1 - m0)]);
-            }
-            s.forward(&t, out);
-        },
-    );
-    transpose(&spec, channels * cols, bins)
+    spectra_by_bin(&t, channels * cols, |row, buf| {
+        let (c, col) = (row / cols, row % cols);
+        let (b, j) = (col / blocks, col % blocks);
+        let seq = &signal[(b * channels + c) * time..][..time];
+        // Sample index of m = 0, which may lie before the sequence start.
+        let start = (j * hop) as isize - span as isize;
+        let m0 = from.max((-start).max(0) as usize);
+        let m1 = n.min((time as isize - start).max(0) as usize);
+        if m0 < m1 {
+            let a = (start + m0 as isize) as usize;
+            buf[m0..m1].copy_from_slice(&seq[a..a + (m1 - m0)]);
+        }
+    })
 }
 
 /// How one operand of the per-bin product is read.
@@ -440,18 +464,18 @@ fn blocks_to_signal(
     let t = transforms(plan.fft_size);
     let (bins, n, hop, span) = (plan.bins(), plan.fft_size, plan.hop(), plan.span());
     let (blocks, cols, time) = (plan.blocks(), plan.cols(), plan.time);
-    let rows = transpose(spec, bins, channels * cols); // [channel][col][bin]
     let mut out = vec![0.0f32; plan.batch * channels * time];
     if time == 0 {
         return out;
     }
     out.par_chunks_mut(time).enumerate().for_each_init(
-        || Scratch::new(&t),
-        |s, (bc, seq)| {
+        || (Scratch::new(&t), vec![C32::default(); blocks * bins]),
+        |(s, local), (bc, seq)| {
             let (b, c) = (bc / channels, bc % channels);
+            // The sequence's blocks are consecutive rows of the [bin][channel][col] spectrum.
+            gather_rows(spec, channels * cols, c * cols + b * blocks, blocks, local);
             for j in 0..blocks {
-                let row = c * cols + b * blocks + j;
-                s.spectrum.copy_from_slice(&rows[row * bins..][..bins]);
+                s.spectrum.copy_from_slice(&local[j * bins..][..bins]);
                 s.inverse(&t);
                 let start = (j * hop) as isize - span as isize;
                 match place {
@@ -481,15 +505,18 @@ fn kernel_from_spectra(plan: &FftConvPlan, spec: &[C32]) -> Vec<f32> {
     let t = transforms(plan.fft_size);
     let (bins, k, d) = (plan.bins(), plan.kernel, plan.dilation);
     let pairs = plan.c_out * plan.c_in;
-    let rows = transpose(spec, bins, pairs); // [pair][bin]
     let mut out = vec![0.0f32; pairs * k];
-    out.par_chunks_mut(k).enumerate().for_each_init(
-        || Scratch::new(&t),
-        |s, (pair, taps)| {
-            s.spectrum.copy_from_slice(&rows[pair * bins..][..bins]);
-            s.inverse(&t);
-            for (tap, v) in taps.iter_mut().enumerate() {
-                *v = s.real[(k - 1 - tap) * d];
+    out.par_chunks_mut(k * GROUP).enumerate().for_each_init(
+        || (Scratch::new(&t), vec![C32::default(); GROUP * bins]),
+        |(s, local), (g, taps)| {
+            let count = taps.len() / k;
+            gather_rows(spec, pairs, g * GROUP, count, local);
+            for (q, taps) in taps.chunks_mut(k).enumerate() {
+                s.spectrum.copy_from_slice(&local[q * bins..][..bins]);
+                s.inverse(&t);
+                for (tap, v) in taps.iter_mut().enumerate() {
+                    *v = s.real[(k - 1 - tap) * d];
+                }
             }
         },
     );
@@ -732,5 +759,58 @@ mod tests {
         check(2, 2, 3, 131, 4, 3);
         check(1, 3, 2, 7, 16, 1); // kernel longer than the sequence
         check(3, 2, 2, 1000, 33, 2);
+    }
+}
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+    use std::time::Instant;
+
+    fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+        let mut best = f64::INFINITY;
+        let mut out = f();
+        for _ in 0..3 {
+            let t = Instant::now();
+            out = f();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        (best, out)
+    }
+
+    /// Milliseconds per phase for seed6's layers at batch 1 x 8192 (run with --ignored --nocapture).
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn profile_seed6_phases() {
+        let layers = [
+            (1, 16, 128),
+            (16, 64, 256),
+            (64, 128, 256),
+            (128, 64, 256),
+            (64, 16, 128),
+            (16, 1, 128),
+        ];
+        let mut total = 0.0;
+        for (ci, co, k) in layers {
+            let plan = FftConvPlan::new(1, ci, co, 8192, k, 1);
+            let x = vec![0.5f32; ci * 8192];
+            let w = vec![0.1f32; co * ci * k];
+            let g = vec![0.2f32; co * 8192];
+            let (tk, kernel) = best(|| kernel_spectra(&plan, &w));
+            let (tx, xs) = best(|| block_spectra(&plan, &x, ci, 0));
+            let (tf, saved) = best(|| forward(&plan, &x, &w, true));
+            let saved = saved.1.unwrap();
+            let (tg, gs) = best(|| block_spectra(&plan, &g, co, plan.span()));
+            let (tbx, _) = best(|| backward(&saved, &g, true, false));
+            let (tbw, _) = best(|| backward(&saved, &g, false, true));
+            let _ = (kernel, xs, gs);
+            println!(
+                "{ci:>3}->{co:<3} k{k} n={} blocks={}: forward {tf:.1} ms (kernel fft {tk:.1}, input fft {tx:.1}); grad-out fft {tg:.1}; backward input {tbx:.1}, weight {tbw:.1}",
+                plan.fft_size,
+                plan.blocks()
+            );
+            total += tf + tbx + tbw - tg;
+        }
+        println!("total forward + backward: {total:.1} ms");
     }
 }
