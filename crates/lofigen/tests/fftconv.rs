@@ -125,6 +125,34 @@ fn auto_keeps_kernel_2_dilated_layers_direct_and_long_kernels_on_fft() {
     assert!(long.uses_fft(&tracked));
 }
 
+#[test]
+fn fft_path_is_causal_to_rounding_and_keeps_the_receptive_field() {
+    // seed4 on the FFT path: an impulse at p moves outputs p..p + rf - 1 clearly, and earlier
+    // or later outputs only at float rounding (overlap-save mixes a block's samples there).
+    let device = lofigen::cpu_device();
+    let mut config = RunConfig::preset("seed4").unwrap();
+    let ModelConfig::Seed(s) = &mut config.model;
+    s.conv_algorithm = ConvAlgorithm::Fft;
+    let lofigen::model::Model::Seed(model) = config.model.init_seeded(3, &device);
+    let rf = config.model.receptive_field();
+    let n = 3 * rf;
+    let p = rf / 2;
+    let mut impulse = vec![0.0; n];
+    impulse[p] = 1.0;
+    let a = lofigen::generate::full_forward(&model, &vec![0.0; n], &device);
+    let b = lofigen::generate::full_forward(&model, &impulse, &device);
+    let diff: Vec<f32> = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).collect();
+    let inside = diff[p..p + rf].iter().fold(0.0f32, |m, v| m.max(*v));
+    let outside = diff[..p]
+        .iter()
+        .chain(&diff[p + rf..])
+        .fold(0.0f32, |m, v| m.max(*v));
+    assert!(
+        outside <= 1e-5 * inside,
+        "impulse response {inside:.3e}, leakage outside the receptive field {outside:.3e}"
+    );
+}
+
 /// Records the loss of every step.
 struct Losses(Vec<f64>);
 impl TrainObserver for Losses {
