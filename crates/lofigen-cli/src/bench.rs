@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::prelude::*;
 use clap::{Args, Subcommand};
 use lofigen::RunConfig;
 use lofigen::data::Windows;
@@ -13,7 +12,7 @@ use lofigen::generate::{
     Engine, Precision, Sampler, Sampling, WaveNetEngine, engine_generate, full_logits,
     naive_generate, wavenet_generate,
 };
-use lofigen::model::{Model, WaveNet};
+use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
 use lofigen_audio::load_mono_8k;
 
 #[derive(Args, Debug)]
@@ -35,7 +34,10 @@ enum BenchWhat {
         /// Batch sizes, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         batches: Vec<usize>,
-        /// Timed steps per measurement (after one warm-up step).
+        /// Convolution algorithms to time, comma-separated (`direct`, `fft`, `auto`).
+        #[arg(long, value_delimiter = ',', default_value = "direct,fft")]
+        algorithms: Vec<String>,
+        /// Timed steps per measurement (after one warm-up step); the fastest is reported.
         #[arg(long, default_value_t = 2)]
         steps: usize,
     },
@@ -63,8 +65,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         BenchWhat::Train {
             presets,
             batches,
+            algorithms,
             steps,
-        } => bench_train(&clip.samples, &presets, &batches, steps),
+        } => bench_train(&clip.samples, &presets, &batches, &algorithms, steps),
         BenchWhat::Generate {
             preset,
             streams,
@@ -74,20 +77,54 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
 }
 
+/// CPU time of all this process's threads in seconds (Linux; 0 elsewhere). On a shared machine
+/// the wall time of a step includes waiting for a core; its CPU time does not.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.ok()?.path().join("schedstat")).ok()?;
+            text.split(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    ns as f64 / 1e9
+}
+
 fn machine() -> String {
     format!("{} threads available (rayon)", rayon::current_num_threads())
 }
 
-fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: usize) -> Result<()> {
+fn bench_train(
+    samples: &[f32],
+    presets: &[String],
+    batches: &[usize],
+    algorithms: &[String],
+    steps: usize,
+) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be at least 1");
     }
+    let algorithms = algorithms
+        .iter()
+        .map(|a| {
+            Ok(match a.as_str() {
+                "direct" => ConvAlgorithm::Direct,
+                "fft" => ConvAlgorithm::Fft,
+                "auto" => ConvAlgorithm::Auto,
+                other => bail!("unknown algorithm {other:?} (direct, fft or auto)"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     println!(
-        "# training step = forward + backward + Adam, batch x 8192 samples; {}",
+        "# training step = forward + backward + Adam, batch x 8192 samples, fastest of --steps; {}",
         machine()
     );
-    println!("| preset | batch | ms/step | ms/window | direct-conv GFLOP/s equiv. |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| preset | batch | algorithm | ms/step | CPU ms/step | ms/window | direct-conv GFLOP/s equiv. | x first algorithm |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
     let device = lofigen::cpu_device();
     for name in presets {
         let config = RunConfig::load_or_preset(name)?;
@@ -100,27 +137,44 @@ fn bench_train(samples: &[f32], presets: &[String], batches: &[usize], steps: us
         // Direct convolution cost: forward MACs; backward is about twice that.
         let fwd_macs = config.model.macs_per_sample() * w;
         for &b in batches {
-            let ad = device.clone().autodiff();
-            let mut model: Model = config.model.init_seeded(config.train.seed, &ad);
-            let mut optim: ModuleOptimizer = AdamConfig::new().init();
-            let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
-            let mut step = |model: Model| -> Model {
-                let loss = lofigen::train::batch_loss(&model, &windows, &ids, &ad);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                optim.step(1e-4, model, grads)
-            };
-            model = step(model);
-            let start = Instant::now();
-            for _ in 0..steps {
+            let mut first_ms = None;
+            for &algorithm in &algorithms {
+                let mut model_config = config.model.clone();
+                match &mut model_config {
+                    ModelConfig::Seed(s) => s.conv_algorithm = algorithm,
+                    // WaveNet's kernel-2 and 1x1 convolutions always run direct.
+                    ModelConfig::WaveNet(_) if first_ms.is_some() => continue,
+                    ModelConfig::WaveNet(_) => {}
+                }
+                let ad = device.clone().autodiff();
+                let mut model: Model = model_config.init_seeded(config.train.seed, &ad);
+                let mut optim: ModuleOptimizer = AdamConfig::new().init();
+                let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
+                let mut step = |model: Model| -> Model {
+                    let loss = lofigen::train::batch_loss(&model, &windows, &ids, &ad);
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    optim.step(1e-4, model, grads)
+                };
                 model = step(model);
+                // The fastest timed step: other work on the machine only ever adds time.
+                let (mut ms, mut cpu_ms) = (f64::INFINITY, 0.0);
+                for _ in 0..steps {
+                    let (start, cpu) = (Instant::now(), cpu_seconds());
+                    model = step(model);
+                    let t = start.elapsed().as_secs_f64() * 1000.0;
+                    if t < ms {
+                        (ms, cpu_ms) = (t, (cpu_seconds() - cpu) * 1000.0);
+                    }
+                }
+                let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
+                let first = *first_ms.get_or_insert(ms);
+                println!(
+                    "| {name} | {b} | {} | {ms:.0} | {cpu_ms:.0} | {:.0} | {gflops:.1} | {:.1} |",
+                    format!("{algorithm:?}").to_lowercase(),
+                    ms / b as f64,
+                    first / ms
+                );
             }
-            let _ = model.valid();
-            let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
-            let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
-            println!(
-                "| {name} | {b} | {ms:.0} | {:.0} | {gflops:.1} |",
-                ms / b as f64
-            );
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! are stacks of the one [`causal::CausalConv1d`].
 
 pub mod causal;
+pub mod fftconv;
 pub mod seed;
 pub mod wavenet;
 
@@ -9,7 +10,7 @@ use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use causal::{CausalConv1d, CausalConv1dConfig};
+pub use causal::{CausalConv1d, CausalConv1dConfig, ConvAlgorithm};
 pub use seed::{SeedConvConfig, SeedConvNet, SeedLayerSpec};
 pub use wavenet::{WaveNet, WaveNetConfig};
 

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
-use super::causal::{CausalConv1d, CausalConv1dConfig};
+use super::causal::{CausalConv1d, CausalConv1dConfig, ConvAlgorithm};
 
 /// Largest receptive field accepted, in samples: an hour at 8 kHz.
 pub const MAX_RECEPTIVE_FIELD: usize = 8000 * 3600;
@@ -40,6 +40,10 @@ pub struct SeedConvConfig {
     /// it clamps every predicted amplitude at >= 0.
     #[serde(default)]
     pub final_relu: bool,
+    /// How the convolutions are computed: `"auto"` (FFT for long kernels), `"direct"` or
+    /// `"fft"`. A speed choice only: results agree to float rounding.
+    #[serde(default)]
+    pub conv_algorithm: ConvAlgorithm,
 }
 
 impl SeedConvConfig {
@@ -127,6 +131,7 @@ impl SeedConvConfig {
             .map(|l| {
                 let layer = CausalConv1dConfig::new(channels_in, l.channels, l.kernel)
                     .with_dilation(l.dilation)
+                    .with_algorithm(self.conv_algorithm)
                     .init(device);
                 channels_in = l.channels;
                 layer
