@@ -4,6 +4,7 @@
 pub mod causal;
 pub mod seed;
 pub mod wavenet;
+pub mod wavenet_ops;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
