@@ -386,3 +386,29 @@ fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
         }
     }
 }
+
+/// The fused stack shifts the dilated taps by row offsets rather than through `delay`; changing
+/// the input at `>= t` must still leave every logit before `t` alone.
+#[test]
+fn fused_forward_is_causal() {
+    let config = tiny("[]");
+    let device = lofigen::cpu_device();
+    let m = build(&config, 8, &device);
+    let clip = common::demo_clip();
+    let base = classes_of(&clip.samples[5000..5000 + 1500]);
+    let logits = |classes: &[usize]| full_logits(&m, classes, 0, &device); // [time][classes]
+    let want = logits(&base);
+    for t in [1, 300, 513, 1499] {
+        let mut changed = base.clone();
+        for (i, c) in changed[t..].iter_mut().enumerate() {
+            *c = (*c + 37 + i) % 256;
+        }
+        let got = logits(&changed);
+        assert_eq!(got[..t * 256], want[..t * 256], "logits before {t} moved");
+        assert_ne!(
+            got[t * 256..],
+            want[t * 256..],
+            "vacuous: nothing after {t} moved"
+        );
+    }
+}
