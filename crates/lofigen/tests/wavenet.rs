@@ -278,3 +278,157 @@ fn a_wavenet_too_large_to_allocate_is_a_config_error() {
         "{err}"
     );
 }
+
+/// The gradient of `t`; zeros where nothing flowed back (the last layer's residual branch
+/// feeds nothing, and the reference's graph then has no gradient for it at all).
+fn grad_of<const D: usize>(t: Tensor<D>, grads: &burn::tensor::Gradients) -> Vec<f32> {
+    match t.grad(grads) {
+        Some(g) => g.into_data().try_to_vec::<f32>().unwrap(),
+        None => vec![0.0; t.shape().num_elements()],
+    }
+}
+
+/// Every parameter's gradient, by name, from one backward pass.
+fn param_grads(m: &WaveNet, grads: &burn::tensor::Gradients) -> Vec<(String, Vec<f32>)> {
+    use lofigen::model::CausalConv1d;
+    let mut convs: Vec<(String, &CausalConv1d)> = vec![("input".into(), &m.input)];
+    for (i, l) in m.layers.iter().enumerate() {
+        convs.push((format!("layer{i}.dilated"), &l.dilated));
+        convs.push((format!("layer{i}.residual"), &l.residual));
+        convs.push((format!("layer{i}.skip"), &l.skip));
+    }
+    convs.push(("head_hidden".into(), &m.head_hidden));
+    convs.push(("head_out".into(), &m.head_out));
+    let mut out = Vec::new();
+    for (name, c) in convs {
+        out.push((
+            format!("{name}.weight"),
+            grad_of(c.conv.weight.val(), grads),
+        ));
+        let bias = c.conv.bias.as_ref().expect("convolutions have biases");
+        out.push((format!("{name}.bias"), grad_of(bias.val(), grads)));
+    }
+    out.push(("embedding".into(), grad_of(m.embedding.weight.val(), grads)));
+    for (i, l) in m.layers.iter().enumerate() {
+        if let Some(t) = &l.genre {
+            out.push((format!("layer{i}.genre"), grad_of(t.weight.val(), grads)));
+        }
+    }
+    out
+}
+
+fn rel_err(got: &[f32], want: &[f32]) -> f32 {
+    let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1e-12);
+    let worst = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+    worst / scale
+}
+
+/// Logits and every gradient of `sum(logits * probe)` through one forward path.
+fn forward_and_grads(
+    m: &WaveNet,
+    path: &str,
+    input: &Tensor<2, Int>,
+    genre: &Tensor<1, Int>,
+    probe: &Tensor<3>,
+) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
+    let genre = m.conditioned().then(|| genre.clone());
+    let logits = match path {
+        "reference" => m.forward_reference(input.clone(), genre),
+        "fused" => m
+            .forward_channels_last_with(input.clone(), genre, true)
+            .swap_dims(1, 2),
+        _ => m
+            .forward_channels_last_with(input.clone(), genre, false)
+            .swap_dims(1, 2),
+    }; // [batch, classes, time]
+    let grads = (logits.clone() * probe.clone()).sum().backward();
+    let values = logits.into_data().try_to_vec::<f32>().unwrap();
+    (values, param_grads(m, &grads))
+}
+
+#[test]
+fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
+    for (genres, time, batch) in [("[]", 300, 2), ("[\"a\", \"b\"]", 531, 3), ("[]", 5, 1)] {
+        let toml = format!(
+            r#"
+            [model]
+            family = "wavenet"
+            classes = 16
+            residual_channels = 4
+            skip_channels = 6
+            layers_per_stack = 4
+            stacks = 2
+            genres = {genres}
+            [data]
+            window_samples = 64
+            "#
+        );
+        let config = RunConfig::from_toml_str(&toml, "t.toml".as_ref()).unwrap();
+        let device = lofigen::cpu_device().autodiff();
+        let m = build(&config, 3, &device);
+        device.seed(11);
+        let input = Tensor::<2, Int>::random(
+            [batch, time],
+            burn::tensor::Distribution::Uniform(0.0, 16.0),
+            &device,
+        );
+        let genre = Tensor::<1, Int>::from_data(
+            TensorData::new((0..batch as i64).map(|b| b % 2).collect(), [batch]),
+            &device,
+        );
+        let probe = Tensor::<3>::random(
+            [batch, 16, time],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let (want, want_grads) = forward_and_grads(&m, "reference", &input, &genre, &probe);
+        // Only the last layer's residual branch (weight and bias) has no gradient.
+        let zero = want_grads
+            .iter()
+            .filter(|(_, g)| g.iter().all(|v| *v == 0.0))
+            .count();
+        assert_eq!(zero, 2, "vacuous: {zero} gradients are all zeros");
+        for path in ["fused", "composed"] {
+            let (got, got_grads) = forward_and_grads(&m, path, &input, &genre, &probe);
+            let e = rel_err(&got, &want);
+            assert!(e <= 1e-4, "{path} {genres} t={time}: logits rel err {e}");
+            assert_eq!(got_grads.len(), want_grads.len());
+            for ((name, g), (_, w)) in got_grads.iter().zip(&want_grads) {
+                let e = rel_err(g, w);
+                assert!(
+                    e <= 1e-4,
+                    "{path} {genres} t={time}: grad of {name} rel err {e}"
+                );
+            }
+        }
+    }
+}
+
+/// The fused stack shifts the dilated taps by row offsets rather than through `delay`; changing
+/// the input at `>= t` must still leave every logit before `t` alone.
+#[test]
+fn fused_forward_is_causal() {
+    let config = tiny("[]");
+    let device = lofigen::cpu_device();
+    let m = build(&config, 8, &device);
+    let clip = common::demo_clip();
+    let base = classes_of(&clip.samples[5000..5000 + 1500]);
+    let logits = |classes: &[usize]| full_logits(&m, classes, 0, &device); // [time][classes]
+    let want = logits(&base);
+    for t in [1, 300, 513, 1499] {
+        let mut changed = base.clone();
+        for (i, c) in changed[t..].iter_mut().enumerate() {
+            *c = (*c + 37 + i) % 256;
+        }
+        let got = logits(&changed);
+        assert_eq!(got[..t * 256], want[..t * 256], "logits before {t} moved");
+        assert_ne!(
+            got[t * 256..],
+            want[t * 256..],
+            "vacuous: nothing after {t} moved"
+        );
+    }
+}

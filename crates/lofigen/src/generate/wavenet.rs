@@ -392,27 +392,8 @@ fn with_slices<'a>(streams: usize, f: impl FnOnce(&mut [&'a [f32]])) {
     }
 }
 
-/// tanh to within a few ulp, branch-free so that loops over it vectorise (Eigen's rational
-/// approximation; std's tanh is a libm call per value, too slow for 2,560 gates per sample).
-#[inline]
-// The coefficients are Eigen's, as published; truncating them would change the result.
-#[allow(clippy::excessive_precision)]
-pub fn fast_tanh(x: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
-    let x = x.clamp(-CLAMP, CLAMP);
-    let x2 = x * x;
-    let mut p = x2 * -2.760_768_5e-16 + 2.000_187_9e-13;
-    p = x2 * p + -8.604_671_5e-11;
-    p = x2 * p + 5.122_297e-8;
-    p = x2 * p + 1.485_722_4e-5;
-    p = x2 * p + 6.372_619_3e-4;
-    p = x2 * p + 4.893_524_6e-3;
-    p *= x;
-    let mut q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
-    q = x2 * q + 2.268_434_6e-3;
-    q = x2 * q + 4.893_525_2e-3;
-    p / q
-}
+/// The vectorisable tanh the fused training op uses too; kept here under its old path.
+pub use crate::model::wavenet_ops::fast_tanh;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ pub mod causal;
 pub mod fftconv;
 pub mod seed;
 pub mod wavenet;
+pub mod wavenet_ops;
 
 use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalConv1d, CausalConv1dConfig};
 use super::seed::MAX_PARAMETERS;
+use super::wavenet_ops;
 
 /// Genre list value that is resolved, when training starts, to the corpus's labels.
 pub const AUTO_GENRES: &str = "auto";
@@ -242,6 +243,149 @@ impl WaveNet {
     /// - genre: `[batch]` genre indices (ignored by an unconditioned model)
     /// - output: `[batch, classes, time]`; `output[.., t]` predicts `input[.., t + 1]`
     pub fn forward(&self, input: Tensor<2, Int>, genre: Option<Tensor<1, Int>>) -> Tensor<3> {
+        self.forward_channels_last(input, genre).swap_dims(1, 2)
+    }
+
+    /// [`WaveNet::forward`] with the classes last, the layout it computes in: every convolution
+    /// is a matrix product over rows of samples, and the residual stack runs as one fused
+    /// operation where the backend has it ([`wavenet_ops::supports`]).
+    ///
+    /// # Shapes
+    /// - input: `[batch, time]` class indices; genre: `[batch]`
+    /// - output: `[batch, time, classes]`
+    pub fn forward_channels_last(
+        &self,
+        input: Tensor<2, Int>,
+        genre: Option<Tensor<1, Int>>,
+    ) -> Tensor<3> {
+        self.forward_channels_last_with(input, genre, true)
+    }
+
+    /// [`WaveNet::forward_channels_last`], choosing the residual stack: `fuse` uses the fused
+    /// operation where the backend has it, otherwise burn ops compose it (what other backends
+    /// run; the tests compare the two).
+    ///
+    /// # Shapes
+    /// - as [`WaveNet::forward_channels_last`]
+    pub fn forward_channels_last_with(
+        &self,
+        input: Tensor<2, Int>,
+        genre: Option<Tensor<1, Int>>,
+        fuse: bool,
+    ) -> Tensor<3> {
+        let x = self.embedding.forward(input); // [batch, time, residual]
+        let x = self.input.forward_channels_last(x);
+        let skips = match self.cycle_length() {
+            Some(lps) if fuse && wavenet_ops::supports(&x.device()) => {
+                self.stack_fused(x, genre.as_ref(), lps)
+            }
+            _ => self.stack_composed(x, genre.as_ref()),
+        }; // [batch, time, skip]
+        let h = relu(self.head_hidden.forward_channels_last(relu(skips)));
+        self.head_out.forward_channels_last(h)
+    }
+
+    /// Layers per dilation cycle, if the dilations are `2^(l % n)` as the fused stack assumes.
+    fn cycle_length(&self) -> Option<usize> {
+        let dilation = |l: &ResidualLayer| l.dilated.conv.dilation;
+        let n = self
+            .layers
+            .iter()
+            .skip(1)
+            .position(|l| dilation(l) == 1)
+            .map_or(self.layers.len(), |p| p + 1);
+        let fits = self
+            .layers
+            .iter()
+            .enumerate()
+            .all(|(i, l)| dilation(l) == 1 << (i % n) && l.dilated.dims()[2] == DILATED_KERNEL);
+        (n > 0 && fits).then_some(n)
+    }
+
+    /// The residual stack as one fused operation: the layers' parameters are stacked into the
+    /// operation's inputs (burn routes their gradients back to each parameter).
+    ///
+    /// # Shapes
+    /// - x: `[batch, time, residual]`; output: `[batch, time, skip]`
+    fn stack_fused(&self, x: Tensor<3>, genre: Option<&Tensor<1, Int>>, lps: usize) -> Tensor<3> {
+        let [batch, _, r] = x.dims();
+        let device = x.device();
+        let weight = |c: &CausalConv1d| c.conv.weight.val();
+        let bias = |c: &CausalConv1d| match &c.conv.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([c.dims()[0]], &device),
+        };
+        let dilated = Tensor::stack(self.layers.iter().map(|l| weight(&l.dilated)).collect(), 0);
+        let dilated_bias = Tensor::stack(self.layers.iter().map(|l| bias(&l.dilated)).collect(), 0);
+        let out = Tensor::stack(
+            self.layers
+                .iter()
+                .map(|l| {
+                    let w = Tensor::cat(vec![weight(&l.residual), weight(&l.skip)], 0);
+                    let rows = w.dims()[0];
+                    w.reshape([rows, r]) // [residual + skip, residual]
+                })
+                .collect(),
+            0,
+        );
+        let out_bias = Tensor::stack(
+            self.layers
+                .iter()
+                .map(|l| Tensor::cat(vec![bias(&l.residual), bias(&l.skip)], 0))
+                .collect(),
+            0,
+        );
+        let gate_bias = match genre {
+            Some(ids) if self.conditioned() => Tensor::cat(
+                self.layers
+                    .iter()
+                    .filter_map(|l| l.genre.as_ref())
+                    .map(|t| t.forward(ids.clone().unsqueeze_dim(1))) // [batch, 1, 2 * residual]
+                    .collect(),
+                1,
+            ),
+            _ => Tensor::zeros([batch, self.layers.len(), 2 * r], &device),
+        }; // [batch, layers, 2 * residual]
+        wavenet_ops::wavenet_stack(x, dilated, dilated_bias, out, out_bias, gate_bias, lps)
+    }
+
+    /// The residual stack composed of burn ops, channels last, for backends without the fused
+    /// operation.
+    ///
+    /// # Shapes
+    /// - x: `[batch, time, residual]`; output: `[batch, time, skip]`
+    fn stack_composed(&self, mut x: Tensor<3>, genre: Option<&Tensor<1, Int>>) -> Tensor<3> {
+        let mut skips: Option<Tensor<3>> = None;
+        for layer in &self.layers {
+            let mut h = layer.dilated.forward_channels_last(x.clone()); // [batch, time, 2R]
+            if let (Some(table), Some(ids)) = (&layer.genre, genre) {
+                h = h + table.forward(ids.clone().unsqueeze_dim(1)); // broadcast over time
+            }
+            let [b, t, two_r] = h.dims();
+            let r = two_r / 2;
+            let filter = h.clone().slice([0..b, 0..t, 0..r]);
+            let gate = h.slice([0..b, 0..t, r..two_r]);
+            let a = tanh(filter) * sigmoid(gate); // [batch, time, residual]
+            let s = layer.skip.forward_channels_last(a.clone());
+            skips = Some(match skips {
+                Some(sum) => sum + s,
+                None => s,
+            });
+            x = x + layer.residual.forward_channels_last(a);
+        }
+        skips.expect("a WaveNet has at least one layer")
+    }
+
+    /// The straightforward composition of the convolution modules, channels first: the oracle
+    /// the fast paths are tested against.
+    ///
+    /// # Shapes
+    /// - as [`WaveNet::forward`]
+    pub fn forward_reference(
+        &self,
+        input: Tensor<2, Int>,
+        genre: Option<Tensor<1, Int>>,
+    ) -> Tensor<3> {
         let x = self.embedding.forward(input).swap_dims(1, 2); // [batch, residual, time]
         let mut x = self.input.forward(x);
         let mut skips: Option<Tensor<3>> = None;
@@ -272,5 +416,15 @@ impl WaveNet {
 pub fn cross_entropy(logits: Tensor<3>, target: Tensor<2, Int>) -> Tensor<1> {
     let logp = burn::tensor::activation::log_softmax(logits, 1);
     let picked = logp.gather(1, target.unsqueeze_dim(1)); // [batch, 1, time]
+    picked.mean().neg()
+}
+
+/// [`cross_entropy`] of logits with the classes last (contiguous rows for the softmax).
+///
+/// # Shapes
+/// - logits: `[batch, time, classes]`; target: `[batch, time]`
+pub fn cross_entropy_channels_last(logits: Tensor<3>, target: Tensor<2, Int>) -> Tensor<1> {
+    let logp = burn::tensor::activation::log_softmax(logits, 2);
+    let picked = logp.gather(2, target.unsqueeze_dim(2)); // [batch, time, 1]
     picked.mean().neg()
 }
