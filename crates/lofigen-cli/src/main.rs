@@ -193,6 +193,8 @@ measures. Per generated file (and for the reference set, for scale):
   dyn dB        spread (standard deviation) of frame levels, dB
   silence       fraction of frames below -60 dBFS
   clipped       fraction of samples at full scale
+  NLL bits      with --run of a WaveNet: the reference's negative log-likelihood under it,
+                bits per sample (8 = a uniform guess over 256 classes)
 The reference row's distances compare each reference file with the others.
 
 Writes <out>/eval.json and, per generated file, <out>/spectrogram-<N>-<name>.png (generated and
@@ -213,6 +215,10 @@ struct EvalArgs {
     /// Where to write the JSON report (default: <out>/eval.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The run that generated the files: for a WaveNet, the reference's negative
+    /// log-likelihood under it (bits per sample) fills the NLL column.
+    #[arg(long)]
+    run: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -573,7 +579,30 @@ fn load_named(inputs: &[PathBuf], what: &str) -> Result<Vec<(String, Clip)>> {
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let generated = load_named(&a.files, "generated")?;
     let reference = load_named(&a.reference, "reference")?;
-    let report = evaluate(&generated, &reference).context("evaluation failed")?;
+    let mut report = evaluate(&generated, &reference).context("evaluation failed")?;
+    if let Some(run) = &a.run {
+        let device = lofigen::cpu_device();
+        let (config, model) = load_trained(run, &device)?;
+        // The model is scored on the audio as it was trained: normalised if its run was.
+        let clips: Vec<Clip> = reference
+            .iter()
+            .map(|(_, c)| {
+                if config.data.normalize_loudness {
+                    lofigen::data::normalize_loudness(c)
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        report.set_model_nll(lofigen::eval::nll_bits_per_sample(
+            &model,
+            &clips,
+            config.data.window_samples,
+            genre_index(&config.model, None)?,
+            config.train.max_valid_windows,
+            &device,
+        ));
+    }
 
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create folder {}", a.out.display()))?;
@@ -633,6 +662,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         "dyn dB",
         "silence",
         "clipped",
+        "NLL bits",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for row in r.generated.iter().chain(std::iter::once(&r.reference)) {
@@ -651,6 +681,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
             opt(row.dynamics_db, 2),
             format!("{:.3}", row.silence_fraction),
             format!("{:.4}", row.clipping_fraction),
+            opt(row.nll_bits_per_sample, 3),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())

@@ -388,6 +388,27 @@ fn depth_experiment_compares_models_on_the_same_audio() {
     assert!(!out.join("runs").exists());
     // No cross tables in the depth experiment: one audio set.
     assert!(report["cross_spectrum_db"].as_array().unwrap().is_empty());
+
+    // `lofigen eval --run` fills the NLL column with the WaveNet's score of the reference.
+    lofigen(
+        d,
+        &[
+            "eval",
+            "depth/clips/wn.wav",
+            "--reference",
+            "data/lofi",
+            "--run",
+            "depth-runs/wn",
+            "--out",
+            "ev",
+        ],
+    )
+    .ok()
+    .stdout_has(&["NLL bits"]);
+    let ev: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ev/eval.json")).unwrap()).unwrap();
+    let nll = num(&ev["generated"][0]["nll_bits_per_sample"], "eval --run nll");
+    assert!(nll > 0.0 && nll < 9.0, "{nll}");
 }
 
 #[test]
