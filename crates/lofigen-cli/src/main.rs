@@ -42,6 +42,9 @@ enum Command {
     /// Measure generated audio against real reference audio (table, JSON, spectrogram PNGs).
     #[command(long_about = EVAL_ABOUT)]
     Eval(EvalArgs),
+    /// The paper's experiments, rerun: one model per genre, or models of several depths.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
     /// Measure training steps and generation speed (prints ratios).
     Bench(bench::BenchArgs),
     /// The whole pipeline on the bundled clip: prepare, train briefly, generate, plot.
@@ -190,6 +193,8 @@ measures. Per generated file (and for the reference set, for scale):
   dyn dB        spread (standard deviation) of frame levels, dB
   silence       fraction of frames below -60 dBFS
   clipped       fraction of samples at full scale
+  NLL bits      with --run of a WaveNet: the reference's negative log-likelihood under it,
+                bits per sample (8 = a uniform guess over 256 classes)
 The reference row's distances compare each reference file with the others.
 
 Writes <out>/eval.json and, per generated file, <out>/spectrogram-<N>-<name>.png (generated and
@@ -210,6 +215,89 @@ struct EvalArgs {
     /// Where to write the JSON report (default: <out>/eval.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The run that generated the files: for a WaveNet, the reference's negative
+    /// log-likelihood under it (bits per sample) fills the NLL column.
+    #[arg(long)]
+    run: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ExperimentCommand {
+    /// Experiment 1: a fresh model per genre subfolder of --data, same config, seed and budget;
+    /// writes report.md, report.json, overlaid loss curves, a clip per genre and its measures.
+    Genres(GenresArgs),
+    /// Experiment 2: seed4 against seed6 (or any presets and config files) on the same audio;
+    /// writes the same report.
+    Depth(DepthArgs),
+}
+
+/// Options both experiments share: where the report goes and how much each model may use.
+#[derive(Args, Debug)]
+struct ExperimentShared {
+    /// Report folder (report.md, report.json, loss-*.png, clips/, spectrograms/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Folder for the run directories (checkpoints); default <out>/runs.
+    #[arg(long)]
+    runs: Option<PathBuf>,
+    /// Keep the recorded levels (as the paper did) instead of scaling every file to -20 dBFS
+    /// RMS; level alone then moves the MSE.
+    #[arg(long)]
+    raw_levels: bool,
+    /// Override `train.epochs` of every model.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Wall-clock limit of each model's training, minutes.
+    #[arg(long)]
+    minutes_per_model: Option<f64>,
+    /// Audio per model: the first N minutes of its files, in sorted order.
+    #[arg(long)]
+    max_audio_minutes: Option<f64>,
+    /// Override `train.max_windows_per_epoch` (training windows per epoch).
+    #[arg(long)]
+    max_windows: Option<usize>,
+    /// Override `train.max_valid_windows` (validation and test windows scored).
+    #[arg(long)]
+    max_valid_windows: Option<usize>,
+    /// Override `train.seed` of every model (weights, shuffle, sampler).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override `train.batch_size` of every model.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Override `train.learning_rate` of every model.
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    /// Seconds of audio generated per model.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    seconds: f64,
+}
+
+#[derive(Args, Debug)]
+struct GenresArgs {
+    /// A folder with one subfolder of audio per genre (lofi/, piano/, ...).
+    #[arg(long)]
+    data: PathBuf,
+    /// Only these genre subfolders, in this order, comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    genres: Vec<String>,
+    /// Config file or preset name, the same for every genre.
+    #[arg(long, default_value = "seed4")]
+    config: String,
+    #[command(flatten)]
+    shared: ExperimentShared,
+}
+
+#[derive(Args, Debug)]
+struct DepthArgs {
+    /// Audio files or folders, the same for every model (default: the bundled 30 s clip).
+    #[arg(long, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Presets or config files to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "seed4,seed6")]
+    presets: Vec<String>,
+    #[command(flatten)]
+    shared: ExperimentShared,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +360,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => cmd_generate(a),
         Command::Plot(a) => cmd_plot(a),
         Command::Eval(a) => cmd_eval(a),
+        Command::Experiment(c) => cmd_experiment(c),
         Command::Bench(a) => bench::run(a),
         Command::Demo(a) => cmd_demo(a),
     }
@@ -502,7 +591,30 @@ fn load_named(inputs: &[PathBuf], what: &str) -> Result<Vec<(String, Clip)>> {
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let generated = load_named(&a.files, "generated")?;
     let reference = load_named(&a.reference, "reference")?;
-    let report = evaluate(&generated, &reference).context("evaluation failed")?;
+    let mut report = evaluate(&generated, &reference).context("evaluation failed")?;
+    if let Some(run) = &a.run {
+        let device = lofigen::cpu_device();
+        let (config, model) = load_trained(run, &device)?;
+        // The model is scored on the audio as it was trained: normalised if its run was.
+        let clips: Vec<Clip> = reference
+            .iter()
+            .map(|(_, c)| {
+                if config.data.normalize_loudness {
+                    lofigen::data::normalize_loudness(c)
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        report.set_model_nll(lofigen::eval::nll_bits_per_sample(
+            &model,
+            &clips,
+            config.data.window_samples,
+            genre_index(&config.model, None)?,
+            config.train.max_valid_windows,
+            &device,
+        ));
+    }
 
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create folder {}", a.out.display()))?;
@@ -562,6 +674,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         "dyn dB",
         "silence",
         "clipped",
+        "NLL bits",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for row in r.generated.iter().chain(std::iter::once(&r.reference)) {
@@ -580,6 +693,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
             opt(row.dynamics_db, 2),
             format!("{:.3}", row.silence_fraction),
             format!("{:.4}", row.clipping_fraction),
+            opt(row.nll_bits_per_sample, 3),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -604,6 +718,132 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Applies the shared options to `config` and builds the experiment's options.
+fn experiment_options(
+    shared: &ExperimentShared,
+    default_out: &str,
+) -> Result<lofigen::experiment::ExperimentOptions> {
+    use lofigen::experiment::{Budget, ExperimentOptions};
+    if !(shared.seconds > 0.0 && shared.seconds.is_finite()) {
+        bail!(
+            "--seconds must be a positive number, not {}",
+            shared.seconds
+        );
+    }
+    for (name, v) in [
+        ("--minutes-per-model", shared.minutes_per_model),
+        ("--max-audio-minutes", shared.max_audio_minutes),
+    ] {
+        if let Some(v) = v
+            && !(v > 0.0 && v.is_finite())
+        {
+            bail!("{name} must be a positive number of minutes, not {v}");
+        }
+    }
+    let out = shared
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_out));
+    let mut opts = ExperimentOptions::new(&out, lofigen::cpu_device());
+    if let Some(r) = &shared.runs {
+        opts.runs = r.clone();
+    }
+    opts.normalize_loudness = !shared.raw_levels;
+    opts.seconds = shared.seconds;
+    opts.budget = Budget {
+        epochs: shared.epochs,
+        minutes_per_model: shared.minutes_per_model,
+        max_audio_minutes: shared.max_audio_minutes,
+        max_windows_per_epoch: shared.max_windows,
+        max_valid_windows: shared.max_valid_windows,
+    };
+    opts.command = Some(
+        std::iter::once("lofigen".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    progress::stop_on_ctrl_c(opts.stop.clone());
+    Ok(opts)
+}
+
+/// `config` with the command line's seed, batch size and learning rate, checked.
+fn with_overrides(mut config: RunConfig, shared: &ExperimentShared) -> Result<RunConfig> {
+    let t = &mut config.train;
+    if let Some(s) = shared.seed {
+        t.seed = s;
+    }
+    if let Some(b) = shared.batch_size {
+        t.batch_size = b;
+    }
+    if let Some(lr) = shared.lr {
+        t.learning_rate = lr;
+    }
+    config.validate(Path::new("command-line options"))?;
+    Ok(config)
+}
+
+fn cmd_experiment(c: ExperimentCommand) -> Result<()> {
+    let mut observer = progress::ExperimentProgress::new();
+    let (report, out) = match c {
+        ExperimentCommand::Genres(a) => {
+            let opts = experiment_options(&a.shared, "out/experiment-genres")?;
+            let config = with_overrides(RunConfig::load_or_preset(&a.config)?, &a.shared)?;
+            let report = lofigen::experiment::genres(
+                &a.data,
+                &a.genres,
+                &config,
+                &a.config,
+                &opts,
+                &mut observer,
+            )
+            .context("the genres experiment failed")?;
+            (report, opts.out)
+        }
+        ExperimentCommand::Depth(a) => {
+            let opts = experiment_options(&a.shared, "out/experiment-depth")?;
+            let data = if a.data.is_empty() {
+                vec![default_demo_audio()]
+            } else {
+                a.data.clone()
+            };
+            let models = a
+                .presets
+                .iter()
+                .map(|p| {
+                    Ok((
+                        p.clone(),
+                        with_overrides(RunConfig::load_or_preset(p)?, &a.shared)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let report = lofigen::experiment::depth(&data, &models, &opts, &mut observer)
+                .context("the depth experiment failed")?;
+            (report, opts.out)
+        }
+    };
+    observer.finish();
+    for m in &report.models {
+        println!(
+            "{:<14} {} epoch(s), {} steps, test loss {} ({}), clip {}",
+            m.name,
+            m.history.len(),
+            m.steps,
+            m.test_loss.map_or("-".into(), |l| format!("{l:.4e}")),
+            m.loss_unit,
+            out.join(&m.clip).display()
+        );
+    }
+    if !report.skipped.is_empty() {
+        println!("stopped early; not run: {}", report.skipped.join(", "));
+    }
+    println!(
+        "wrote {}",
+        out.join(lofigen::experiment::files::REPORT_MD).display()
+    );
+    Ok(())
 }
 
 fn default_demo_audio() -> PathBuf {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lofigen::corpus::PrepareProgress;
+use lofigen::experiment::{ExperimentObserver, ModelResult};
 use lofigen::train::{EpochMetrics, RunInfo, TrainObserver};
 
 fn tty() -> bool {
@@ -118,6 +119,61 @@ impl TrainObserver for TrainProgress {
         eprintln!(
             "epoch {:>3}: train {:.6}  valid {:.6}{bits}  ({} windows, {:.1} s)",
             m.epoch, m.train_loss, m.valid_loss, m.windows, m.seconds
+        );
+    }
+}
+
+/// Training progress of each model, with a line when a model starts, generates and ends.
+pub struct ExperimentProgress {
+    train: TrainProgress,
+}
+
+impl ExperimentProgress {
+    pub fn new() -> Self {
+        Self {
+            train: TrainProgress::new(),
+        }
+    }
+    pub fn finish(&mut self) {
+        self.train.finish();
+    }
+}
+
+impl TrainObserver for ExperimentProgress {
+    fn started(&mut self, info: &RunInfo) {
+        self.train.started(info);
+    }
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.train.epoch_started(epoch, epochs, batches);
+    }
+    fn batch_done(&mut self, batch: usize, loss: f64) {
+        self.train.batch_done(batch, loss);
+    }
+    fn epoch_done(&mut self, metrics: &EpochMetrics) {
+        self.train.epoch_done(metrics);
+    }
+}
+
+impl ExperimentObserver for ExperimentProgress {
+    fn model_started(&mut self, name: &str, index: usize, total: usize) {
+        self.train.finish();
+        eprintln!("[{}/{total}] {name}: training", index + 1);
+    }
+    fn generating(&mut self, name: &str, seconds: f64) {
+        self.train.finish();
+        eprintln!("{name}: generating {seconds} s");
+    }
+    fn model_done(&mut self, r: &ModelResult) {
+        let spectrum = r
+            .eval
+            .generated
+            .first()
+            .and_then(|g| g.spectrum_distance_db)
+            .map_or("-".to_string(), |d| format!("{d:.2} dB"));
+        eprintln!(
+            "{}: done in {:.1} min; its clip's spectrum is {spectrum} from its test split's",
+            r.name,
+            (r.train_seconds + r.generate_seconds) / 60.0,
         );
     }
 }

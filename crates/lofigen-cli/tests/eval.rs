@@ -137,7 +137,7 @@ fn eval_tells_noise_tones_and_real_music_apart() {
     );
     let (fl, fnoise) = (num(lofi, "mfcc_frechet"), num(noise, "mfcc_frechet"));
     assert!(fl < fnoise, "MFCC Fréchet: lofi {fl}, noise {fnoise}");
-    // The mu-law NLL is someone else's measure: present, and empty for now.
+    // Without `--run` no model scores the reference: the NLL is null.
     assert!(noise["nll_bits_per_sample"].is_null());
 
     // Every number in every row (the reference's included) is finite: serde_json writes NaN and

@@ -8,12 +8,15 @@
 
 use std::path::PathBuf;
 
+use burn::prelude::Device;
 use lofigen_audio::Clip;
 use lofigen_audio::measures::{self, Analysis, Gaussian};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::data::Windows;
 use crate::error::{Error, Result};
+use crate::model::Model;
 
 /// The analysis settings, written into the report so that its numbers can be read later.
 #[derive(Clone, Debug, Serialize)]
@@ -83,8 +86,10 @@ pub struct EvalRow {
     pub clipping_fraction: f64,
     /// RMS level, dBFS (for the reference row: of the set's pooled power).
     pub rms_dbfs: f64,
-    /// Negative log-likelihood of the reference under a mu-law model, bits per sample. Not
-    /// computed yet: always `None` here.
+    /// Negative log-likelihood of the reference set under the mu-law model (WaveNet) that
+    /// generated this file, bits per sample (8 = a uniform guess over 256 classes); see
+    /// [`nll_bits_per_sample`] and [`EvalReport::set_model_nll`]. `None` for files without a
+    /// known model, for regressing models (their loss is an MSE), and on the reference row.
     pub nll_bits_per_sample: Option<f64>,
 }
 
@@ -99,6 +104,44 @@ pub struct EvalReport {
     pub reference: EvalRow,
     /// One row per generated file, in the order given.
     pub generated: Vec<EvalRow>,
+}
+
+impl EvalReport {
+    /// Record the NLL of the reference set under the model that generated every file of the
+    /// report (see [`nll_bits_per_sample`]).
+    pub fn set_model_nll(&mut self, bits: Option<f64>) {
+        for row in &mut self.generated {
+            row.nll_bits_per_sample = bits;
+        }
+    }
+}
+
+/// Negative log-likelihood of `reference` under a classifying (mu-law) `model`, in bits per
+/// sample: the mean cross-entropy over non-overlapping windows of `window_samples` cut from the
+/// clips (at most `max_windows` of them), each window conditioned on genre index `genre` when
+/// the model is conditioned.
+///
+/// `None` for a regressing model (its loss is an MSE, not a likelihood) and when no clip holds
+/// a full window plus its one-sample target.
+pub fn nll_bits_per_sample(
+    model: &Model,
+    reference: &[Clip],
+    window_samples: usize,
+    genre: usize,
+    max_windows: Option<usize>,
+    device: &Device,
+) -> Option<f64> {
+    if !matches!(model, Model::WaveNet(_)) {
+        return None;
+    }
+    let windows = Windows::new(reference, window_samples, window_samples)
+        .with_genres(vec![genre; reference.len()]);
+    if windows.is_empty() {
+        return None;
+    }
+    // Batches of 4 windows bound memory like training's; the mean does not depend on it.
+    let nats = crate::train::evaluate(model, &windows, 4, max_windows, device);
+    Some(crate::train::nats_to_bits(nats))
 }
 
 /// Measures each `(name, clip)` of `generated` against the `reference` set.

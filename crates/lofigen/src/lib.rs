@@ -3,7 +3,8 @@
 //! The modules follow the life of the data: [`corpus`] (files to 8 kHz mono) -> [`data`]
 //! (time split, windows, batches) -> [`model`] (causal convolution stacks) -> [`train`]
 //! (steps, run directory, checkpoints) -> [`generate`] (cached engine and its naive oracle) -> [`eval`] (objective
-//! measures of generated audio against real audio).
+//! measures of generated audio against real audio) -> [`experiment`] (the paper's two
+//! experiments, each written as a report folder).
 //! The library computes and returns values; it never prints or exits.
 
 pub mod config;
@@ -11,6 +12,7 @@ pub mod corpus;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod fsutil;
 pub mod generate;
 pub mod model;

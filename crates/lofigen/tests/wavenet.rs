@@ -5,12 +5,14 @@
 use burn::prelude::*;
 use lofigen::RunConfig;
 use lofigen::corpus::Track;
+use lofigen::data::split_tracks;
+use lofigen::eval::nll_bits_per_sample;
 use lofigen::generate::{
     GenerateOptions, Precision, Sampler, Sampling, WaveNetEngine, full_logits, generate,
     genre_index, wavenet_generate,
 };
 use lofigen::model::{Model, WaveNet};
-use lofigen::train::{TrainOptions, load_trained, resolve_genres, train};
+use lofigen::train::{TrainOptions, load_trained, nats_to_bits, resolve_genres, train};
 use lofigen_audio::mulaw;
 
 mod common;
@@ -186,7 +188,24 @@ fn loss_falls_on_real_audio_and_nll_is_reported_in_bits() {
         assert!(bits < 8.0, "better than a uniform guess: {bits}");
     }
     // The trained run loads back and generates.
-    let (_, model) = load_trained(&dir.path().join("run"), &lofigen::cpu_device()).unwrap();
+    let device = lofigen::cpu_device();
+    let (run_config, model) = load_trained(&dir.path().join("run"), &device).unwrap();
+    // `eval`'s NLL of the test split is the test loss in bits: same windows, same model.
+    let splits = split_tracks(&tracks, &run_config.data).unwrap();
+    let nll = nll_bits_per_sample(
+        &model,
+        &splits.test,
+        run_config.data.window_samples,
+        0,
+        None,
+        &device,
+    )
+    .expect("a wavenet has a likelihood");
+    let test_bits = nats_to_bits(state.test_loss.unwrap());
+    assert!((nll - test_bits).abs() < 1e-3, "{nll} vs {test_bits}");
+    // A regressing model has none.
+    let seed = RunConfig::preset("seed4").unwrap().model.init(&device);
+    assert!(nll_bits_per_sample(&seed, &splits.test, 8192, 0, None, &device).is_none());
     let clip = generate(
         &model,
         &tracks[0].clip.samples[..3000],
