@@ -27,7 +27,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+
+use super::flex_io::{flex, values};
 use rayon::prelude::*;
 use realfft::num_complex::Complex32 as C32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
@@ -639,33 +640,11 @@ fn dims3(t: &FlexTensor) -> [usize; 3] {
     [shape[0], shape[1], shape[2]]
 }
 
-/// The `f32` values of a Flex tensor in row-major order (a copy only if it is not contiguous).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    assert_eq!(
-        t.dtype(),
-        DType::F32,
-        "the FFT convolution computes in f32 only"
-    );
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .expect("contiguous f32")
-                .to_vec(),
-        ),
-    }
-}
-
-fn flex(data: Vec<f32>, shape: [usize; 3]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
-
 impl FftConvBackend for Flex {
     fn fft_causal_conv1d(input: FlexTensor, weight: FlexTensor, dilation: usize) -> FlexTensor {
         let plan = plan_of(&input, &weight, dilation);
         let (out, _) = forward(&plan, &values(&input), &values(&weight), false);
-        flex(out, [plan.batch, plan.c_out, plan.time])
+        flex(out, &[plan.batch, plan.c_out, plan.time])
     }
 }
 
@@ -687,10 +666,10 @@ impl Backward<Flex, 2> for FftConvBackward {
             node_weight.is_some(),
         );
         if let (Some(node), Some(gx)) = (node_input, gx) {
-            grads.register::<Flex>(node.id, flex(gx, [plan.batch, plan.c_in, plan.time]));
+            grads.register::<Flex>(node.id, flex(gx, &[plan.batch, plan.c_in, plan.time]));
         }
         if let (Some(node), Some(gw)) = (node_weight, gw) {
-            grads.register::<Flex>(node.id, flex(gw, [plan.c_out, plan.c_in, plan.kernel]));
+            grads.register::<Flex>(node.id, flex(gw, &[plan.c_out, plan.c_in, plan.kernel]));
         }
     }
 }
@@ -713,11 +692,11 @@ impl<C: CheckpointStrategy> FftConvBackend for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (out, saved) = forward(&plan, &values(&input), &values(&weight), true);
                 let saved = saved.expect("asked to keep the spectra");
-                prep.finish(Arc::new(saved), flex(out, shape))
+                prep.finish(Arc::new(saved), flex(out, &shape))
             }
             OpsKind::UnTracked(prep) => {
                 let (out, _) = forward(&plan, &values(&input), &values(&weight), false);
-                prep.finish(flex(out, shape))
+                prep.finish(flex(out, &shape))
             }
         }
     }

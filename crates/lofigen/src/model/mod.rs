@@ -3,6 +3,7 @@
 
 pub mod causal;
 pub mod fftconv;
+mod flex_io;
 pub mod seed;
 pub mod wavenet;
 pub mod wavenet_ops;

@@ -28,7 +28,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+
+use super::flex_io::{flex, values};
 use rayon::prelude::*;
 
 /// Samples per task: a tile's pre-activation (`TILE x 2R` floats) stays in L2.
@@ -707,28 +708,6 @@ fn shape_of(input: &FlexTensor, dilated: &FlexTensor, out: &FlexTensor, lps: usi
         layers,
         layers_per_stack: lps,
     }
-}
-
-/// The `f32` values of a Flex tensor in row-major order (a copy only if it is not contiguous).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    assert_eq!(
-        t.dtype(),
-        DType::F32,
-        "the WaveNet stack computes in f32 only"
-    );
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .expect("contiguous f32")
-                .to_vec(),
-        ),
-    }
-}
-
-fn flex(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
 }
 
 /// Run the host forward on Flex tensors.

@@ -1,0 +1,30 @@
+//! Plain f32 data in and out of Flex tensors, for the hand-written ops (`fftconv`,
+//! `wavenet_ops`) that compute on slices.
+
+use std::borrow::Cow;
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, TensorData};
+
+/// The `f32` values of a Flex tensor in row-major order (a copy only if it is not contiguous).
+pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    assert_eq!(
+        t.dtype(),
+        DType::F32,
+        "lofigen's custom ops compute in f32 only"
+    );
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("contiguous f32")
+                .to_vec(),
+        ),
+    }
+}
+
+/// A Flex tensor of `shape` holding `data` (row-major).
+pub(crate) fn flex(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape.to_vec()))
+}
