@@ -145,17 +145,7 @@ fn eval_tells_noise_tones_and_real_music_apart() {
     let reference = &report["reference"];
     assert_eq!(report["reference_files"].as_array().unwrap().len(), 3);
     for r in [noise, sine, lofi, reference] {
-        for key in [
-            "seconds",
-            "spectrum_distance_db",
-            "mfcc_frechet",
-            "flatness",
-            "tonal_peak",
-            "dynamics_db",
-            "silence_fraction",
-            "clipping_fraction",
-            "rms_dbfs",
-        ] {
+        for &key in EVAL_ROW_KEYS {
             assert!(num(r, key).is_finite(), "{key} in {r:#}");
         }
     }

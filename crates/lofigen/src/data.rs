@@ -230,12 +230,14 @@ impl Windows {
         let mut genre = Vec::with_capacity(ids.len());
         for &i in ids {
             let (c, s) = self.starts[i];
-            let classes_of = self.clips[c].samples[s..s + w + 1]
-                .iter()
-                .map(|&x| lofigen_audio::mulaw::encode(x, classes) as i64)
-                .collect::<Vec<_>>();
-            input.extend_from_slice(&classes_of[..w]);
-            target.extend_from_slice(&classes_of[1..]);
+            // Encode each sample once: the target is the input shifted by one, plus the sample
+            // after the window.
+            let samples = &self.clips[c].samples;
+            let code = |x: f32| lofigen_audio::mulaw::encode(x, classes) as i64;
+            let at = input.len();
+            input.extend(samples[s..s + w].iter().map(|&x| code(x)));
+            target.extend_from_slice(&input[at + 1..]);
+            target.push(code(samples[s + w]));
             genre.push(self.genres[c] as i64);
         }
         let shape = [ids.len(), w];

@@ -56,6 +56,19 @@ max_windows_per_epoch = 8
 max_valid_windows = 4
 "#;
 
+/// The number-valued fields of an eval row (`lofigen eval`'s JSON, and experiment reports).
+pub const EVAL_ROW_KEYS: &[&str] = &[
+    "seconds",
+    "spectrum_distance_db",
+    "mfcc_frechet",
+    "flatness",
+    "tonal_peak",
+    "dynamics_db",
+    "silence_fraction",
+    "clipping_fraction",
+    "rms_dbfs",
+];
+
 /// What one run of the binary did.
 pub struct Run {
     /// The command line, for failure messages.
