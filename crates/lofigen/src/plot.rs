@@ -141,7 +141,16 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("loss (log scale)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        // Epochs are whole numbers: on a short run plotters puts ticks at halves too, which
+        // would print every epoch twice.
+        .x_labels((x_max as usize).clamp(2, 12))
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 1e-6 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|v| format!("{v:.2e}"))
         .draw()
         .map_err(|e| e.to_string())?;
