@@ -250,7 +250,8 @@ struct ExperimentShared {
     /// Wall-clock limit of each model's training, minutes.
     #[arg(long)]
     minutes_per_model: Option<f64>,
-    /// Audio per model: the first N minutes of its files, in sorted order.
+    /// Audio per model: N minutes spread evenly over its files (an equal share from the middle
+    /// of each).
     #[arg(long)]
     max_audio_minutes: Option<f64>,
     /// Override `train.max_windows_per_epoch` (training windows per epoch).

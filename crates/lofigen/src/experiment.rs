@@ -59,6 +59,10 @@ pub mod files {
 /// of capped files, too short for stable spectra).
 const MIN_REFERENCE_SECS: f64 = 1.0;
 
+/// A validation or test split quieter than this (RMS, dBFS) is flagged: its loss is small only
+/// because there is little to predict.
+const QUIET_SPLIT_DBFS: f64 = -50.0;
+
 /// Time columns per spectrogram panel (about one per pixel).
 const SPECTROGRAM_COLUMNS: usize = 480;
 
@@ -69,7 +73,8 @@ pub struct Budget {
     pub epochs: Option<usize>,
     /// Wall-clock limit of each model's training, minutes (the epoch in progress ends early).
     pub minutes_per_model: Option<f64>,
-    /// Audio per model: the first this many minutes of its files, in sorted order (None: all).
+    /// Audio per model: this many minutes spread evenly over its files, each share cut from
+    /// the middle of its file (None: all). See [`take_minutes`].
     pub max_audio_minutes: Option<f64>,
     /// Override of `train.max_windows_per_epoch`.
     pub max_windows_per_epoch: Option<usize>,
@@ -216,6 +221,9 @@ pub struct ModelResult {
     pub run_dir: PathBuf,
     /// The clip measured against the model's own test split.
     pub eval: EvalReport,
+    /// Problems with the data that weaken the comparison (a near-silent validation or test
+    /// split, say); listed in the report.
+    pub warnings: Vec<String>,
 }
 
 /// The whole report of one experiment.
@@ -284,24 +292,44 @@ pub fn genre_folders(data: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// The first `minutes` of `tracks`, in order: whole tracks while they fit, then the start of
-/// the next one; the rest is dropped.
+/// `minutes` of audio spread evenly over `tracks`: every track gives an equal share, cut from
+/// its middle; a track shorter than its share gives all it has and the rest is shared among
+/// the others. Each track is later split in time into train / validation / test, so a cap
+/// that took the first minutes in file order would test on one file's tail (a fade-out, say)
+/// instead of on every file.
 pub fn take_minutes(tracks: Vec<Track>, minutes: f64) -> Vec<Track> {
-    let mut left = (minutes * 60.0).max(0.0);
-    let mut out = Vec::new();
-    for mut t in tracks {
-        if left <= 0.0 {
+    let budget = (minutes * 60.0).max(0.0);
+    let mut lengths: Vec<f64> = tracks.iter().map(|t| t.clip.duration_secs()).collect();
+    lengths.sort_by(f64::total_cmp);
+    // Water-filling: the largest share s with sum(min(len, s)) <= budget.
+    let mut share = f64::INFINITY;
+    let mut left = budget;
+    for (i, len) in lengths.iter().enumerate() {
+        let even = left / (lengths.len() - i) as f64;
+        if *len > even {
+            share = even;
             break;
         }
-        let secs = t.clip.duration_secs();
-        if secs > left {
-            let n = (left * f64::from(t.clip.sample_rate)).round() as usize;
-            t.clip = Clip::new(t.clip.samples[..n].to_vec(), t.clip.sample_rate);
-        }
-        left -= t.clip.duration_secs();
-        out.push(t);
+        left -= len;
     }
-    out
+    tracks
+        .into_iter()
+        .filter_map(|mut t| {
+            let rate = f64::from(t.clip.sample_rate);
+            let n = ((share * rate).round() as usize).min(t.clip.samples.len());
+            if n == 0 {
+                return None;
+            }
+            if n < t.clip.samples.len() {
+                let start = (t.clip.samples.len() - n) / 2;
+                t.clip = Clip::new(
+                    t.clip.samples[start..start + n].to_vec(),
+                    t.clip.sample_rate,
+                );
+            }
+            Some(t)
+        })
+        .collect()
 }
 
 /// Loads `inputs` and caps them to the budget's audio.
@@ -694,6 +722,7 @@ fn run_one(
     let w = config.data.window_samples;
     let stride = config.data.stride();
     let classes = config.model.classes();
+    let warnings = quiet_splits(&splits, &spec.tracks);
     Ok(ModelResult {
         name: spec.name.clone(),
         config_name: spec.config_name.clone(),
@@ -729,7 +758,46 @@ fn run_one(
         spectrogram: sg_rel,
         run_dir: run_dir.to_path_buf(),
         eval,
+        warnings,
     })
+}
+
+/// One line per validation or test piece quieter than [`QUIET_SPLIT_DBFS`], and per split that
+/// is near silent as a whole.
+fn quiet_splits(splits: &crate::data::Splits, tracks: &[Track]) -> Vec<String> {
+    let dbfs = |sum_sq: f64, n: usize| 10.0 * (sum_sq / n.max(1) as f64 + 1e-20).log10();
+    let mut out = Vec::new();
+    for split in [Split::Valid, Split::Test] {
+        let (mut sum_sq, mut n) = (0.0, 0);
+        for (clip, track) in splits.get(split).iter().zip(tracks) {
+            if clip.is_empty() {
+                continue;
+            }
+            let e: f64 = clip
+                .samples
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum();
+            let level = dbfs(e, clip.len());
+            if level < QUIET_SPLIT_DBFS {
+                out.push(format!(
+                    "the {} split of {} is near silent ({level:.0} dBFS RMS)",
+                    split.name(),
+                    track.path.display()
+                ));
+            }
+            sum_sq += e;
+            n += clip.len();
+        }
+        let level = dbfs(sum_sq, n);
+        if n > 0 && level < QUIET_SPLIT_DBFS {
+            out.push(format!(
+                "the whole {} split is near silent ({level:.0} dBFS RMS): its loss says little",
+                split.name()
+            ));
+        }
+    }
+    out
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {
@@ -830,7 +898,11 @@ pub fn markdown(r: &ExperimentReport) -> String {
             m.generate_seconds
         );
     }
-    let _ = writeln!(s, "\nFiles used (seconds taken from the start of each):\n");
+    let _ = writeln!(
+        s,
+        "\nFiles used (seconds taken from the middle of each, when capped; each piece is split \
+         in time into train / validation / test):\n"
+    );
     for m in &r.models {
         let list: Vec<String> = m
             .sources
@@ -844,6 +916,14 @@ pub fn markdown(r: &ExperimentReport) -> String {
             })
             .collect();
         let _ = writeln!(s, "- {}: {}", m.name, list.join(", "));
+    }
+    let warnings: Vec<String> = r
+        .models
+        .iter()
+        .flat_map(|m| m.warnings.iter().map(move |w| format!("- {}: {w}", m.name)))
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(s, "\n**Data warnings:**\n\n{}", warnings.join("\n"));
     }
 
     let _ = writeln!(s, "\n## Losses\n");
@@ -991,11 +1071,61 @@ mod tests {
     }
 
     #[test]
-    fn take_minutes_keeps_whole_tracks_then_cuts_the_next() {
-        let got = take_minutes(vec![track(30.0), track(60.0), track(10.0)], 1.0);
+    fn take_minutes_spreads_the_budget_over_every_track() {
+        // 100 s over tracks of 10, 60 and 90 s: the short one gives all of its 10 s, the
+        // others 45 s each.
+        let got = take_minutes(vec![track(60.0), track(10.0), track(90.0)], 100.0 / 60.0);
         let secs: Vec<f64> = got.iter().map(|t| t.clip.duration_secs()).collect();
-        assert_eq!(secs, [30.0, 30.0]);
+        assert_eq!(secs, [45.0, 10.0, 45.0]);
+        // More budget than audio keeps everything; none keeps nothing.
+        let all = take_minutes(vec![track(30.0), track(5.0)], 10.0);
+        assert_eq!(all.iter().map(|t| t.clip.len()).sum::<usize>(), 35 * 8000);
         assert!(take_minutes(vec![track(5.0)], 0.0).is_empty());
+    }
+
+    #[test]
+    fn take_minutes_cuts_from_the_middle() {
+        let mut t = track(3.0);
+        t.clip = Clip::new((0..24_000).map(|i| i as f32).collect(), 8000);
+        let got = take_minutes(vec![t], 1.0 / 60.0);
+        assert_eq!(got[0].clip.len(), 8000);
+        assert_eq!(got[0].clip.samples[0], 8000.0);
+    }
+
+    #[test]
+    fn quiet_splits_flags_a_silent_test_tail() {
+        // Loud for 90% of the file, silent after: the 0.7 / 0.2 / 0.1 split tests on silence.
+        let n = 100_000;
+        let loud = |i: usize| {
+            if i < n * 9 / 10 {
+                0.3 * (i as f32 * 0.05).sin()
+            } else {
+                0.0
+            }
+        };
+        let mut fading = track(0.0);
+        fading.path = PathBuf::from("fading.wav");
+        fading.clip = Clip::new((0..n).map(loud).collect(), 8000);
+        let data = crate::config::DataConfig {
+            window_samples: 1024,
+            ..Default::default()
+        };
+        let splits = split_tracks(std::slice::from_ref(&fading), &data).unwrap();
+        let warnings = quiet_splits(&splits, std::slice::from_ref(&fading));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("test split of fading.wav"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("whole test split"), "{warnings:?}");
+
+        let mut steady = fading.clone();
+        steady.clip = Clip::new(
+            (0..n).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect(),
+            8000,
+        );
+        let splits = split_tracks(std::slice::from_ref(&steady), &data).unwrap();
+        assert!(quiet_splits(&splits, std::slice::from_ref(&steady)).is_empty());
     }
 
     #[test]
