@@ -168,9 +168,14 @@ fn bench_train(
                 }
                 let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
                 let first = *first_ms.get_or_insert(ms);
+                let label = match &model_config {
+                    ModelConfig::Seed(_) => format!("{algorithm:?}").to_lowercase(),
+                    // No convolution algorithm to choose: the fused stack and head where the
+                    // backend has them.
+                    ModelConfig::WaveNet(_) => "fused".to_string(),
+                };
                 println!(
-                    "| {name} | {b} | {} | {ms:.0} | {cpu_ms:.0} | {:.0} | {gflops:.1} | {:.1} |",
-                    format!("{algorithm:?}").to_lowercase(),
+                    "| {name} | {b} | {label} | {ms:.0} | {cpu_ms:.0} | {:.0} | {gflops:.1} | {:.1} |",
                     ms / b as f64,
                     first / ms
                 );

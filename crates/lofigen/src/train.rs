@@ -24,7 +24,6 @@ use crate::corpus::Track;
 use crate::data::{Split, Splits, Windows, split_tracks};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::wavenet::cross_entropy_channels_last;
 use crate::model::{Model, ModelConfig};
 
 /// File names inside a run directory.
@@ -165,7 +164,7 @@ pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Devi
         Model::WaveNet(m) => {
             let b = windows.class_batch(ids, m.classes, device);
             let genre = m.conditioned().then_some(b.genre);
-            cross_entropy_channels_last(m.forward_channels_last(b.input, genre), b.target)
+            m.loss_channels_last(b.input, genre, b.target, true)
         }
     }
 }

@@ -451,3 +451,76 @@ fn fused_forward_is_causal() {
         );
     }
 }
+
+/// The fused head and loss (the training path) against burn's composition of the reference
+/// forward and cross-entropy: same loss, same gradient for every parameter.
+#[test]
+fn fused_loss_equals_the_reference_loss_and_gradients() {
+    for (genres, classes, time, batch) in [
+        ("[]", 16, 300, 2),
+        ("[\"a\", \"b\"]", 256, 531, 3),
+        ("[]", 40, 5, 1),
+    ] {
+        let toml = format!(
+            r#"
+            [model]
+            family = "wavenet"
+            classes = {classes}
+            residual_channels = 4
+            skip_channels = 6
+            layers_per_stack = 4
+            stacks = 2
+            genres = {genres}
+            [data]
+            window_samples = 64
+            "#
+        );
+        let config = RunConfig::from_toml_str(&toml, "t.toml".as_ref()).unwrap();
+        let device = lofigen::cpu_device().autodiff();
+        let m = build(&config, 4, &device);
+        device.seed(12);
+        let classes_f = classes as f64;
+        let input = Tensor::<2, Int>::random(
+            [batch, time],
+            burn::tensor::Distribution::Uniform(0.0, classes_f),
+            &device,
+        );
+        let target = Tensor::<2, Int>::random(
+            [batch, time],
+            burn::tensor::Distribution::Uniform(0.0, classes_f),
+            &device,
+        );
+        let genre = m.conditioned().then(|| {
+            Tensor::<1, Int>::from_data(
+                TensorData::new((0..batch as i64).map(|b| b % 2).collect(), [batch]),
+                &device,
+            )
+        });
+        let want = lofigen::model::wavenet::cross_entropy(
+            m.forward_reference(input.clone(), genre.clone()),
+            target.clone(),
+        );
+        let got = m.loss_channels_last(input.clone(), genre.clone(), target.clone(), true);
+        let (want_grads, got_grads) = (
+            param_grads(&m, &want.clone().backward()),
+            param_grads(&m, &got.clone().backward()),
+        );
+        let (want, got): (f32, f32) = (want.into_scalar(), got.into_scalar());
+        assert!(
+            (got - want).abs() <= 1e-4 * want.abs(),
+            "{genres} q={classes} t={time}: loss {got} vs {want}"
+        );
+        let zero = want_grads
+            .iter()
+            .filter(|(_, g)| g.iter().all(|v| *v == 0.0))
+            .count();
+        assert_eq!(zero, 2, "vacuous: {zero} gradients are all zeros");
+        for ((name, g), (_, w)) in got_grads.iter().zip(&want_grads) {
+            let e = rel_err(g, w);
+            assert!(
+                e <= 1e-4,
+                "{genres} q={classes} t={time}: grad of {name} rel err {e}"
+            );
+        }
+    }
+}

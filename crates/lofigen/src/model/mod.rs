@@ -6,6 +6,7 @@ pub mod fftconv;
 mod flex_io;
 pub mod seed;
 pub mod wavenet;
+pub mod wavenet_head;
 pub mod wavenet_ops;
 
 use burn::module::{ModuleMapper, Param, ParamId};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalConv1d, CausalConv1dConfig};
 use super::seed::MAX_PARAMETERS;
-use super::wavenet_ops;
+use super::{wavenet_head, wavenet_ops};
 
 /// Genre list value that is resolved, when training starts, to the corpus's labels.
 pub const AUTO_GENRES: &str = "auto";
@@ -273,14 +273,70 @@ impl WaveNet {
         genre: Option<Tensor<1, Int>>,
         fuse: bool,
     ) -> Tensor<3> {
+        let skips = self.skips_channels_last(input, genre, fuse);
+        self.head_channels_last(skips)
+    }
+
+    /// Mean cross-entropy (nats per sample) of the next sample's class, channels last: the
+    /// training loss. The head and the loss run as one fused operation where the backend has
+    /// it ([`wavenet_head::supports`]) and `fuse` is set; otherwise burn ops compose
+    /// [`WaveNet::forward_channels_last_with`] and [`cross_entropy_channels_last`].
+    ///
+    /// # Shapes
+    /// - input: `[batch, time]` class indices; genre: `[batch]`; target: `[batch, time]`
+    /// - output: `[1]`
+    pub fn loss_channels_last(
+        &self,
+        input: Tensor<2, Int>,
+        genre: Option<Tensor<1, Int>>,
+        target: Tensor<2, Int>,
+        fuse: bool,
+    ) -> Tensor<1> {
+        let skips = self.skips_channels_last(input, genre, fuse);
+        if !(fuse && wavenet_head::supports(&skips.device())) {
+            return cross_entropy_channels_last(self.head_channels_last(skips), target);
+        }
+        let device = skips.device();
+        let bias = |c: &CausalConv1d| match &c.conv.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([c.dims()[0]], &device),
+        };
+        wavenet_head::wavenet_head_loss(
+            skips,
+            self.head_hidden.conv.weight.val(),
+            bias(&self.head_hidden),
+            self.head_out.conv.weight.val(),
+            bias(&self.head_out),
+            target,
+        )
+    }
+
+    /// The sum of the residual stack's skip outputs.
+    ///
+    /// # Shapes
+    /// - input: `[batch, time]` class indices; genre: `[batch]`
+    /// - output: `[batch, time, skip]`
+    fn skips_channels_last(
+        &self,
+        input: Tensor<2, Int>,
+        genre: Option<Tensor<1, Int>>,
+        fuse: bool,
+    ) -> Tensor<3> {
         let x = self.embedding.forward(input); // [batch, time, residual]
         let x = self.input.forward_channels_last(x);
-        let skips = match self.cycle_length() {
+        match self.cycle_length() {
             Some(lps) if fuse && wavenet_ops::supports(&x.device()) => {
                 self.stack_fused(x, genre.as_ref(), lps)
             }
             _ => self.stack_composed(x, genre.as_ref()),
-        }; // [batch, time, skip]
+        }
+    }
+
+    /// The output head: ReLU, 1×1, ReLU, 1×1 to the class logits.
+    ///
+    /// # Shapes
+    /// - skips: `[batch, time, skip]`; output: `[batch, time, classes]`
+    fn head_channels_last(&self, skips: Tensor<3>) -> Tensor<3> {
         let h = relu(self.head_hidden.forward_channels_last(relu(skips)));
         self.head_out.forward_channels_last(h)
     }

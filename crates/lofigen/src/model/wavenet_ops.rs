@@ -33,7 +33,7 @@ use super::flex_io::{flex, values};
 use rayon::prelude::*;
 
 /// Samples per task: a tile's pre-activation (`TILE x 2R` floats) stays in L2.
-const TILE: usize = 256;
+pub(super) const TILE: usize = 256;
 
 /// Taps of every dilated convolution of the stack (tap 0 sees `x[t - d]`, tap 1 sees `x[t]`).
 const TAPS: usize = 2;
@@ -119,7 +119,7 @@ const POOL_BYTES: usize = 1 << 30;
 
 /// A buffer of `len` values: a recycled one as it was left (every caller overwrites all of it),
 /// or a fresh zeroed one.
-fn take(len: usize) -> Vec<f32> {
+pub(super) fn take(len: usize) -> Vec<f32> {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     match pool.iter().position(|b| b.len() == len) {
         Some(i) => pool.swap_remove(i),
@@ -128,7 +128,7 @@ fn take(len: usize) -> Vec<f32> {
 }
 
 /// Hand a buffer back to the pool (dropped if the pool is full).
-fn give(v: Vec<f32>) {
+pub(super) fn give(v: Vec<f32>) {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     let held: usize = pool.iter().map(|b| b.capacity() * 4).sum();
     if held + v.capacity() * 4 <= POOL_BYTES {
@@ -146,14 +146,14 @@ impl Drop for StackSaved {
 
 /// A strided read-only matrix starting at the start of `data`.
 #[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
+pub(super) struct View<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
 }
 
 impl<'a> View<'a> {
-    fn rows(data: &'a [f32], row_stride: usize) -> Self {
+    pub(super) fn rows(data: &'a [f32], row_stride: usize) -> Self {
         Self {
             data,
             row_stride,
@@ -174,7 +174,7 @@ fn check_bounds(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) {
 /// `dst (+)= lhs · rhs` with `lhs` `m x k`, `rhs` `k x n`, `dst` `m x n` (row-major, stride
 /// `dst_rs` between rows, `dst_cs` between columns); single-threaded, the callers split rows.
 #[allow(clippy::too_many_arguments)] // the shape of a gemm call
-fn matmul(
+pub(super) fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     (dst_rs, dst_cs): (usize, usize),
@@ -227,7 +227,13 @@ fn matmul(
 
 /// `lhs^T · rhs` over `rows` rows (`lhs` `rows x m`, `rhs` `rows x n`, both row-major and
 /// contiguous): the weight-gradient shape, a long reduction split over the cores.
-fn transposed_product(rows: usize, m: usize, lhs: &[f32], n: usize, rhs: &[f32]) -> Vec<f32> {
+pub(super) fn transposed_product(
+    rows: usize,
+    m: usize,
+    lhs: &[f32],
+    n: usize,
+    rhs: &[f32],
+) -> Vec<f32> {
     // Fixed-size parts, not one per thread, so the sums do not depend on the core count.
     const PART: usize = 2048;
     let parts = rows.div_ceil(PART).max(1);
@@ -266,7 +272,7 @@ fn transposed_product(rows: usize, m: usize, lhs: &[f32], n: usize, rhs: &[f32])
 }
 
 /// Sum of the rows of a row-major `[rows][cols]` matrix, added into `out`.
-fn add_column_sums(data: &[f32], cols: usize, out: &mut [f32]) {
+pub(super) fn add_column_sums(data: &[f32], cols: usize, out: &mut [f32]) {
     for row in data.chunks_exact(cols) {
         out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
     }
@@ -301,16 +307,26 @@ pub fn fast_sigmoid(x: f32) -> f32 {
     0.5 + 0.5 * fast_tanh(0.5 * x)
 }
 
-/// Run `body` compiled for AVX2 where the CPU has it: the default x86-64 target stops at SSE2,
-/// and the gate's rational tanh is worth twice as much at eight lanes. Same IEEE operations
-/// either way (no FMA contraction), so results do not depend on the CPU.
+/// Run `body` compiled for AVX-512 or AVX2 where the CPU has them: the default x86-64 target
+/// stops at SSE2, and the gate's rational tanh is worth two (four) times as much at 8 (16)
+/// lanes. Same IEEE operations either way (no FMA contraction), so results do not depend on
+/// the CPU.
 #[inline(always)]
-fn wide(body: impl FnOnce()) {
+pub(super) fn wide(body: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]
     {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(body: impl FnOnce()) {
+            body()
+        }
         #[target_feature(enable = "avx2")]
         unsafe fn avx2(body: impl FnOnce()) {
             body()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU was just checked to support AVX-512F.
+            unsafe { avx512(body) };
+            return;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU was just checked to support AVX2.
