@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and run lofigen: pkg-config and
-# fontconfig (plotters finds fonts through it for the plot labels) and one font.
+# fontconfig (plotters finds fonts through it for the plot labels) and one font; and for the
+# WGPU backend's tests, the Vulkan loader and Mesa's Vulkan drivers, whose lavapipe is a
+# software Vulkan device that runs the GPU code path on any CPU.
 set -euo pipefail
 need=()
-for pkg in pkg-config libfontconfig1-dev fonts-dejavu-core; do
+for pkg in pkg-config libfontconfig1-dev fonts-dejavu-core libvulkan1 mesa-vulkan-drivers; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
