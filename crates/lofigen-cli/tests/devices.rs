@@ -15,7 +15,9 @@ fn an_unknown_device_is_a_clear_error() {
     let run = run.to_str().unwrap();
     lofigen(
         d,
-        &["generate", "--run", run, "--out", "x.wav", "--device", "gpu"],
+        &[
+            "generate", "--run", run, "--out", "x.wav", "--device", "gpu",
+        ],
     )
     .fails_with(&["device `gpu`", "cpu, cuda, cuda:N, wgpu or auto"]);
     assert!(!d.join("x.wav").exists());
@@ -107,7 +109,15 @@ fn device_and_devices_together_are_refused() {
     let r = lofigen(
         dir.path(),
         &[
-            "train", "--data", "x", "--run", "r", "--device", "cpu", "--devices", "cpu,cpu",
+            "train",
+            "--data",
+            "x",
+            "--run",
+            "r",
+            "--device",
+            "cpu",
+            "--devices",
+            "cpu,cpu",
         ],
     );
     assert_eq!(r.code, Some(2), "{}", r.stderr);

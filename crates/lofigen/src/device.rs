@@ -157,7 +157,10 @@ fn cuda(n: usize) -> Result<ComputeDevice> {
                  sees no GPU)"
                     .into()
             } else {
-                format!("only {found} CUDA device(s) found (cuda:0 to cuda:{})", found - 1)
+                format!(
+                    "only {found} CUDA device(s) found (cuda:0 to cuda:{})",
+                    found - 1
+                )
             },
         });
     }
@@ -207,11 +210,8 @@ pub fn describe(device: &Device) -> String {
         DispatchDevice::Cube(cube) => {
             use burn::backend::CubeDevice;
             let kind = match cube {
-                #[cfg(feature = "cuda")]
                 CubeDevice::Cuda(c) => format!("cuda:{}", c.index),
-                #[cfg(feature = "wgpu")]
                 CubeDevice::Wgpu(_) => "wgpu".into(),
-                #[allow(unreachable_patterns)] // other cubecl runtimes, when burn enables them
                 other => format!("{other:?}"),
             };
             match device.identity() {
@@ -236,7 +236,11 @@ fn auto() -> ComputeDevice {
         // much faster, so `auto` does not pick it.
         let card = Device::enumerate(DeviceType::Wgpu)
             .into_iter()
-            .find_map(|d| d.identity().filter(|id| id.physical.is_some()).map(|id| (d, id)));
+            .find_map(|d| {
+                d.identity()
+                    .filter(|id| id.physical.is_some())
+                    .map(|id| (d, id))
+            });
         if let Some((device, _)) = card {
             return named(device);
         }

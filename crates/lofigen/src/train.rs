@@ -735,10 +735,7 @@ pub fn train(
         let (mut sum, mut seen) = (0.0, 0usize);
         for (b, ids) in order.chunks(per_step).enumerate() {
             // The replicas get this step's weights, each with its own autodiff graph.
-            let copies: Vec<Model> = ad_replicas
-                .iter()
-                .map(|d| model.clone().fork(d))
-                .collect();
+            let copies: Vec<Model> = ad_replicas.iter().map(|d| model.clone().fork(d)).collect();
             let shares: Vec<Share> = ids
                 .chunks(t.batch_size)
                 .zip(std::iter::once((&model, &ad_device)).chain(copies.iter().zip(&ad_replicas)))

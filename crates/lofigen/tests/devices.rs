@@ -74,7 +74,12 @@ fn two_devices_with_batch_b_train_like_one_device_with_batch_2b() {
     assert!(one.last().unwrap() < &(one[0] * 0.8), "{one:?}");
     for (a, b) in one_state.history.iter().zip(&two_state.history) {
         let rel = (a.valid_loss - b.valid_loss).abs() / a.valid_loss;
-        assert!(rel < 1e-3, "validation {} vs {}", a.valid_loss, b.valid_loss);
+        assert!(
+            rel < 1e-3,
+            "validation {} vs {}",
+            a.valid_loss,
+            b.valid_loss
+        );
         assert_eq!(a.windows, b.windows);
     }
 }
@@ -102,8 +107,7 @@ fn run_json_records_every_device() {
     let rd = dir.path().join("run");
     run(&rd, &config, 2);
     let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(rd.join(files::RUN_INFO)).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(rd.join(files::RUN_INFO)).unwrap()).unwrap();
     assert_eq!(info["device"], "cpu (flex), cpu (flex)");
 }
 

@@ -107,7 +107,10 @@ fn assert_close(name: &str, cpu: &[f64], gpu: &[f64], rel: f64) {
     for (i, (a, b)) in cpu.iter().zip(gpu).enumerate() {
         assert!(b.is_finite(), "{name} step {i}: loss {b}");
         let d = (a - b).abs() / a.abs().max(1e-12);
-        assert!(d < rel, "{name} step {i}: cpu {a}, wgpu {b} ({d:.2e} apart)");
+        assert!(
+            d < rel,
+            "{name} step {i}: cpu {a}, wgpu {b} ({d:.2e} apart)"
+        );
     }
 }
 
@@ -121,8 +124,7 @@ fn the_wgpu_device_is_a_gpu_backend_and_records_itself() {
     let rd = dir.path().join("run");
     train_on(&rd, &config, device);
     let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(rd.join(files::RUN_INFO)).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(rd.join(files::RUN_INFO)).unwrap()).unwrap();
     let name = info["device"].as_str().unwrap();
     assert!(name.starts_with("wgpu"), "run.json says {name}");
 }
@@ -136,7 +138,10 @@ fn seed_model_trains_on_wgpu_with_the_cpu_losses() {
     // The CPU runs the FFT convolution, WGPU burn's direct one: the same function, rounded
     // differently, and Adam carries the differences along for a few steps.
     assert_close("seed", &cpu, &gpu, 2e-3);
-    assert!(gpu.last().unwrap() < &gpu[0], "wgpu loss did not fall: {gpu:?}");
+    assert!(
+        gpu.last().unwrap() < &gpu[0],
+        "wgpu loss did not fall: {gpu:?}"
+    );
 }
 
 #[test]
@@ -152,7 +157,10 @@ fn wavenet_trains_on_wgpu_through_burn_ops_with_the_cpu_losses() {
 /// Largest absolute difference of two equally long slices.
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Train on `from`, then load the checkpoint on both backends: the burn forward pass agrees,
@@ -190,7 +198,10 @@ fn checkpoint_moves(config: &RunConfig, from: Device) {
         seconds: 0.25,
         ..Default::default()
     };
-    let (a, b) = (generate(&on_cpu, audio, &opts), generate(&on_gpu, audio, &opts));
+    let (a, b) = (
+        generate(&on_cpu, audio, &opts),
+        generate(&on_gpu, audio, &opts),
+    );
     assert_eq!(a.len(), 2000);
     assert_eq!(
         a.samples, b.samples,

@@ -164,8 +164,8 @@ impl CausalConv1d {
                 None => y,
             });
         }
-        let mut y = sum
-            .unwrap_or_else(|| Tensor::zeros([batch * time, c_out], (&device, input_dtype)));
+        let mut y =
+            sum.unwrap_or_else(|| Tensor::zeros([batch * time, c_out], (&device, input_dtype)));
         if let Some(bias) = &self.conv.bias {
             y = y + bias.val().unsqueeze::<2>();
         }
