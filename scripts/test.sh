@@ -2,7 +2,8 @@
 # Set-up, lint gates, then every test (release build: the deep-learning crates are too slow
 # unoptimised, and one profile means one build). Then the GPU backends: the WGPU tests on
 # lavapipe (software Vulkan, installed by setup.sh), and the CUDA backend type-checked (no GPU
-# or CUDA toolkit needed; the driver is loaded at run time).
+# or CUDA toolkit needed; the driver is loaded at run time). On a headless machine Mesa prints
+# "XDG_RUNTIME_DIR is invalid or not set" while it probes for a display: harmless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }
@@ -14,11 +15,11 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 step tests
 cargo test --release --workspace
 # Not in the default build: these need the wgpu feature, and fail (they do not skip) when no
-# Vulkan driver answers.
+# Vulkan driver answers. One cargo call, so that both test crates share one feature graph
+# (`-p lofigen` alone resolves burn's features differently and rebuilds it).
 step "wgpu tests (lavapipe)"
-cargo test --release -p lofigen --features wgpu --test wgpu
-cargo test --release -p lofigen-cli --features wgpu --test devices
-# Lints the GPU-only code and compiles the CUDA backend.
-step "clippy with --features wgpu,cuda"
-cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
+cargo test --release --workspace --features wgpu --test wgpu --test devices
+# The CUDA backend compiles (type-checks; no GPU, driver or CUDA toolkit needed to build).
+step "check --features cuda"
+cargo check --release --workspace --all-targets --features cuda
 step "done"
