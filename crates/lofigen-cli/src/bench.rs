@@ -22,6 +22,10 @@ pub struct BenchArgs {
     /// Real audio the benchmark feeds (default: the bundled clip).
     #[arg(long, global = true)]
     audio: Option<PathBuf>,
+    /// Where the burn model computes: cpu, cuda, cuda:N, wgpu or auto (see `train --help`).
+    /// The cached generation engines always run on the CPU.
+    #[arg(long, global = true, default_value = "auto")]
+    device: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,19 +65,36 @@ enum BenchWhat {
 pub fn run(a: BenchArgs) -> Result<()> {
     let audio = a.audio.unwrap_or_else(crate::default_demo_audio);
     let clip = load_mono_8k(&audio)?.0;
+    let device = crate::DeviceArg { device: a.device }.resolve()?;
+    println!("# device: {}", device.name);
+    let device = device.device;
     match a.what {
         BenchWhat::Train {
             presets,
             batches,
             algorithms,
             steps,
-        } => bench_train(&clip.samples, &presets, &batches, &algorithms, steps),
+        } => bench_train(
+            &clip.samples,
+            &presets,
+            &batches,
+            &algorithms,
+            steps,
+            &device,
+        ),
         BenchWhat::Generate {
             preset,
             streams,
             oracle_samples,
             seconds,
-        } => bench_generate(&clip.samples, &preset, &streams, oracle_samples, seconds),
+        } => bench_generate(
+            &clip.samples,
+            &preset,
+            &streams,
+            oracle_samples,
+            seconds,
+            &device,
+        ),
     }
 }
 
@@ -102,6 +123,7 @@ fn bench_train(
     batches: &[usize],
     algorithms: &[String],
     steps: usize,
+    device: &burn::prelude::Device,
 ) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be at least 1");
@@ -125,7 +147,6 @@ fn bench_train(
         "| preset | batch | algorithm | ms/step | CPU ms/step | ms/window | direct-conv GFLOP/s equiv. | x first algorithm |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|");
-    let device = lofigen::cpu_device();
     for name in presets {
         let config = RunConfig::load_or_preset(name)?;
         let w = config.data.window_samples;
@@ -153,7 +174,10 @@ fn bench_train(
                 let mut step = |model: Model| -> Model {
                     let loss = lofigen::train::batch_loss(&model, &windows, &ids, &ad);
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    optim.step(1e-4, model, grads)
+                    let model = optim.step(1e-4, model, grads);
+                    // A GPU queues the work: the step has taken its time once the queue is done.
+                    let _ = ad.sync();
+                    model
                 };
                 model = step(model);
                 // The fastest timed step: other work on the machine only ever adds time.
@@ -191,13 +215,21 @@ fn bench_generate(
     streams: &[usize],
     oracle_samples: usize,
     seconds: f64,
+    device: &burn::prelude::Device,
 ) -> Result<()> {
     let config = RunConfig::load_or_preset(preset)?;
-    let device = lofigen::cpu_device();
-    let model = match config.model.init_seeded(config.train.seed, &device) {
+    let model = match config.model.init_seeded(config.train.seed, device) {
         Model::Seed(m) => m,
         Model::WaveNet(m) => {
-            return bench_generate_wavenet(samples, preset, &m, streams, oracle_samples, seconds);
+            return bench_generate_wavenet(
+                samples,
+                preset,
+                &m,
+                streams,
+                oracle_samples,
+                seconds,
+                device,
+            );
         }
     };
     let rf = config.model.receptive_field();
@@ -211,7 +243,7 @@ fn bench_generate(
     );
 
     let start = Instant::now();
-    let _ = naive_generate(&model, seed, oracle_samples.max(1), &device);
+    let _ = naive_generate(&model, seed, oracle_samples.max(1), device);
     let oracle = oracle_samples.max(1) as f64 / start.elapsed().as_secs_f64();
     println!("naive (burn forward over the receptive field): {oracle:.1} samples/s");
 
@@ -249,8 +281,8 @@ fn bench_generate_wavenet(
     streams: &[usize],
     oracle_samples: usize,
     seconds: f64,
+    device: &burn::prelude::Device,
 ) -> Result<()> {
-    let device = lofigen::cpu_device();
     let q = model.classes;
     let probe = WaveNetEngine::new(model, 1, Precision::F32);
     let rf = probe.receptive_field();
@@ -273,7 +305,7 @@ fn bench_generate_wavenet(
     let start = Instant::now();
     for _ in 0..oracle_samples.max(1) {
         let from = history.len() - rf;
-        let logits = full_logits(model, &history[from..], 0, &device);
+        let logits = full_logits(model, &history[from..], 0, device);
         let next = sampler.sample(&logits[logits.len() - q..]);
         history.push(next);
     }

@@ -64,6 +64,22 @@ struct PrepareArgs {
     strict: bool,
 }
 
+/// Where tensors compute.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DeviceArg {
+    /// cpu, cuda, cuda:N, wgpu, or auto: a GPU when one is compiled in and present, else the
+    /// CPU. GPUs need a build with `--features cuda` or `--features wgpu`.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
+impl DeviceArg {
+    /// The device, checked to exist.
+    pub(crate) fn resolve(&self) -> Result<lofigen::device::ComputeDevice> {
+        Ok(lofigen::device::resolve(self.device.parse()?)?)
+    }
+}
+
 #[derive(Args, Debug)]
 struct TrainArgs {
     /// Config file, or a preset name: seed6, seed6-code, seed4.
@@ -96,6 +112,16 @@ struct TrainArgs {
     /// Stop (after saving) once this many minutes have passed.
     #[arg(long)]
     max_minutes: Option<f64>,
+    /// Override `train.precision`: f32, or f16 / bf16 mixed precision (GPU backends only).
+    #[arg(long)]
+    precision: Option<String>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Data-parallel training on several devices, comma-separated (cuda:0,cuda:1). Each takes
+    /// `batch_size` windows per step, so a step sees batch_size x devices windows; the gradients
+    /// are averaged and the first device takes the optimizer step.
+    #[arg(long, conflicts_with = "device")]
+    devices: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +142,10 @@ struct GenerateArgs {
     /// Store the engine's weights as f16 (about twice as fast, outputs within 1e-2 of f32).
     #[arg(long)]
     f16: bool,
+    /// Where the checkpoint is loaded. The samples themselves come from the cached CPU engine
+    /// on every device (see docs/ARCHITECTURE.md, "GPUs").
+    #[command(flatten)]
+    device: DeviceArg,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -272,6 +302,8 @@ struct ExperimentShared {
     /// Seconds of audio generated per model.
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     seconds: f64,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(Args, Debug)]
@@ -448,6 +480,14 @@ fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
     if a.max_windows.is_some() {
         t.max_windows_per_epoch = a.max_windows;
     }
+    if let Some(p) = &a.precision {
+        t.precision = match p.to_ascii_lowercase().as_str() {
+            "f32" => lofigen::config::TrainPrecision::F32,
+            "f16" => lofigen::config::TrainPrecision::F16,
+            "bf16" => lofigen::config::TrainPrecision::Bf16,
+            other => bail!("--precision {other}: expected f32, f16 or bf16"),
+        };
+    }
     config.validate(Path::new("command-line options"))?;
     Ok(config)
 }
@@ -462,7 +502,15 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
         .collect();
     let tracks = load_tracks(&data).context("loading the training audio failed")?;
-    let mut opts = TrainOptions::new(&a.run, lofigen::cpu_device());
+    let mut devices = match &a.devices {
+        Some(list) => lofigen::device::resolve_all(&lofigen::device::parse_device_list(list)?)?,
+        None => vec![a.device.resolve()?],
+    }
+    .into_iter()
+    .map(|d| d.device);
+    let main_device = devices.next().expect("at least one device");
+    let mut opts = TrainOptions::new(&a.run, main_device);
+    opts.replicas = devices.collect();
     opts.resume = a.resume;
     opts.max_minutes = a.max_minutes;
     progress::stop_on_ctrl_c(opts.stop.clone());
@@ -499,8 +547,14 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
             out_dir.display()
         );
     }
-    let device = lofigen::cpu_device();
-    let (config, model) = load_trained(&a.run, &device)?;
+    let device = a.device.resolve()?;
+    if !lofigen::device::is_flex(&device.device) {
+        eprintln!(
+            "checkpoint loaded on {}; the samples come from the cached CPU engine",
+            device.name
+        );
+    }
+    let (config, model) = load_trained(&a.run, &device.device)?;
     let genre = genre_index(&config.model, a.sampling.genre.as_deref())?;
     let seed = match &a.seed_audio {
         Some(p) => SeedAudio::Clip(load_mono_8k(p)?.0),
@@ -747,7 +801,7 @@ fn experiment_options(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_out));
-    let mut opts = ExperimentOptions::new(&out, lofigen::cpu_device());
+    let mut opts = ExperimentOptions::new(&out, shared.device.resolve()?.device);
     if let Some(r) = &shared.runs {
         opts.runs = r.clone();
     }
@@ -876,6 +930,11 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
         seed: None,
         max_windows: None,
         max_minutes: Some(a.minutes),
+        precision: None,
+        device: DeviceArg {
+            device: "cpu".into(),
+        },
+        devices: None,
     })?;
     println!("3/4 generate {} s", a.seconds);
     let wav = a.out.join("generated.wav");
@@ -885,6 +944,9 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
         out: wav.clone(),
         seed_audio: None,
         f16: false,
+        device: DeviceArg {
+            device: "cpu".into(),
+        },
         sampling: SamplingArgs::default(),
     })?;
     println!("4/4 plot");

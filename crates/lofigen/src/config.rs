@@ -71,6 +71,34 @@ pub struct TrainConfig {
     /// Cap on validation windows per evaluation (None: all of them).
     #[serde(default)]
     pub max_valid_windows: Option<usize>,
+    /// Arithmetic of the training forward and backward passes (see [`TrainPrecision`]).
+    #[serde(default, skip_serializing_if = "TrainPrecision::is_f32")]
+    pub precision: TrainPrecision,
+}
+
+/// Arithmetic of training's forward and backward passes.
+///
+/// The mixed modes keep the weights and Adam's state in f32 (the "master weights"): every step
+/// casts the weights to the compute type, runs forward and backward there, and the gradients
+/// arrive back in f32 through the cast. Losses are computed in f32. Only the GPU backends run
+/// them; the CPU backend (Flex) refuses, since its hand-written kernels compute in f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainPrecision {
+    /// Plain f32 everywhere (the default).
+    #[default]
+    F32,
+    /// f16 compute with a static loss scale (f16's range is narrow; see `train`).
+    F16,
+    /// bf16 compute (f32's range, 8 bits of mantissa; no loss scale needed).
+    Bf16,
+}
+
+impl TrainPrecision {
+    /// Whether this is plain f32.
+    pub fn is_f32(&self) -> bool {
+        *self == TrainPrecision::F32
+    }
 }
 
 fn default_window() -> usize {
@@ -112,6 +140,7 @@ impl Default for TrainConfig {
             seed: default_seed(),
             max_windows_per_epoch: None,
             max_valid_windows: None,
+            precision: TrainPrecision::F32,
         }
     }
 }

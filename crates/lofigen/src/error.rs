@@ -71,6 +71,15 @@ pub enum Error {
         problem: String,
     },
 
+    /// A `--device` name is unknown, its backend is not compiled in, or the device is absent.
+    #[error("device `{spec}`: {problem}")]
+    Device {
+        /// The device as the user named it.
+        spec: String,
+        /// What is wrong, and what to do about it.
+        problem: String,
+    },
+
     /// Drawing a plot failed.
     #[error("cannot draw {path}: {problem}")]
     Plot {

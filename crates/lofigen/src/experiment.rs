@@ -635,7 +635,7 @@ pub fn run(
         budget: opts.budget.clone(),
         normalize_loudness: opts.normalize_loudness,
         seconds_generated: opts.seconds,
-        device: format!("{:?}", opts.device),
+        device: crate::device::describe(&opts.device),
         models,
         loss_plots,
         cross_spectrum_db,

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod corpus;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;

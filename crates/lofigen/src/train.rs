@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
+use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainPrecision};
 use crate::corpus::Track;
 use crate::data::{Split, Splits, Windows, split_tracks};
 use crate::error::{Error, Result};
@@ -129,8 +131,11 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Wall-clock budget for this call, in minutes; the epoch in progress ends early.
     pub max_minutes: Option<f64>,
-    /// Where to train.
+    /// Where to train: this device holds the weights and the optimizer state.
     pub device: Device,
+    /// Further devices for data-parallel training (empty: `device` alone). Each device takes
+    /// `batch_size` windows of every step; see [`train`].
+    pub replicas: Vec<Device>,
     /// Set from outside (Ctrl-C) to stop after saving.
     pub stop: Arc<AtomicBool>,
 }
@@ -143,6 +148,7 @@ impl TrainOptions {
             resume: false,
             max_minutes: None,
             device,
+            replicas: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -156,17 +162,183 @@ fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
 /// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy
 /// in nats per sample for classifying ones.
 pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Device) -> Tensor<1> {
+    batch_loss_in(model, windows, ids, device, DType::F32)
+}
+
+/// [`batch_loss`] with the model's weights already in `compute` (f32, f16 or bf16): the input
+/// is cast to it, the output back to f32 before the loss.
+fn batch_loss_in(
+    model: &Model,
+    windows: &Windows,
+    ids: &[usize],
+    device: &Device,
+    compute: DType,
+) -> Tensor<1> {
+    let to_f32 = |t: Tensor<3>| {
+        if compute == DType::F32 {
+            t
+        } else {
+            t.cast(DType::F32)
+        }
+    };
     match model {
         Model::Seed(m) => {
             let (x, y) = windows.batch(ids, device);
-            mse(m.forward(x), y)
+            let x = if compute == DType::F32 {
+                x
+            } else {
+                x.cast(compute)
+            };
+            mse(to_f32(m.forward(x)), y)
         }
         Model::WaveNet(m) => {
             let b = windows.class_batch(ids, m.classes, device);
             let genre = m.conditioned().then_some(b.genre);
-            m.loss_channels_last(b.input, genre, b.target, true)
+            if compute == DType::F32 {
+                // The fused head + cross-entropy where the backend has it (Flex).
+                m.loss_channels_last(b.input, genre, b.target, true)
+            } else {
+                // Mixed precision: logits back to f32 before the loss.
+                let logits = to_f32(m.forward_channels_last(b.input, genre));
+                crate::model::wavenet::cross_entropy_channels_last(logits, b.target)
+            }
         }
     }
+}
+
+/// f16's largest finite value is 65504 and its smallest normal 6e-5: gradients of a mean loss
+/// over thousands of samples fall below that, so the f16 loss is multiplied by this before the
+/// backward pass and the gradients divided by it after (static loss scaling). A power of two,
+/// so the scaling itself rounds nothing.
+pub const F16_LOSS_SCALE: f32 = 1024.0;
+
+/// How one precision mode computes: the tensor type and the loss scale.
+fn compute_dtype(precision: TrainPrecision) -> (DType, f32) {
+    match precision {
+        TrainPrecision::F32 => (DType::F32, 1.0),
+        TrainPrecision::F16 => (DType::F16, F16_LOSS_SCALE),
+        TrainPrecision::Bf16 => (DType::BF16, 1.0),
+    }
+}
+
+/// Refuse a precision the device cannot run, naming the config key.
+pub fn check_precision(precision: TrainPrecision, device: &Device) -> Result<()> {
+    let (dtype, _) = compute_dtype(precision);
+    if dtype == DType::F32 {
+        return Ok(());
+    }
+    let problem = if crate::device::is_flex(device) {
+        format!(
+            "{precision:?} mixed precision needs a GPU backend (--device cuda or wgpu, built with \
+             --features cuda or wgpu); the CPU backend (Flex) trains in f32 only, so set \
+             `train.precision = \"f32\"`"
+        )
+    } else if !device.supports_dtype(dtype) {
+        format!(
+            "{} cannot compute in {dtype:?}; set `train.precision` to \"f32\"{}",
+            crate::device::describe(device),
+            if dtype == DType::BF16 {
+                " or \"f16\""
+            } else {
+                " or \"bf16\""
+            }
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config {
+        path: "train.precision".into(),
+        problem,
+    })
+}
+
+/// The model with every float parameter cast to `dtype`, keeping the parameter ids: under
+/// autodiff the cast is part of the graph, so the gradients of the loss reach the f32 weights.
+fn cast_params(model: Model, dtype: DType) -> Model {
+    struct Cast(DType);
+    impl ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
+        }
+    }
+    if dtype == DType::F32 {
+        model
+    } else {
+        model.map(&mut Cast(dtype))
+    }
+}
+
+/// Multiply every gradient of `model` in `grads` by `factor`.
+fn scale_grads(grads: &mut GradientsParams, model: &Model, factor: f32) {
+    struct Scale<'a>(&'a mut GradientsParams, f32);
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.remove::<D>(param.id) {
+                self.0.register(param.id, g.mul_scalar(self.1));
+            }
+        }
+    }
+    model.visit(&mut Scale(grads, factor));
+}
+
+/// One share of a step: its windows, on which model copy and device.
+struct Share<'a> {
+    model: &'a Model,
+    device: &'a Device,
+    ids: &'a [usize],
+}
+
+/// The gradients of the mean loss over all windows of `shares` (on the first share's device),
+/// and that mean loss.
+///
+/// Each share's loss is weighted by its part of the windows, so the sum of the shares'
+/// gradients is the gradient of the mean over all of them: the same step as one device taking
+/// every window, whatever the split. Shares run on their own threads, so several devices
+/// compute at once.
+fn step_gradients(
+    shares: &[Share],
+    windows: &Windows,
+    precision: TrainPrecision,
+) -> (GradientsParams, f64) {
+    let (dtype, loss_scale) = compute_dtype(precision);
+    let total: usize = shares.iter().map(|s| s.ids.len()).sum();
+    let one = |s: &Share| -> (GradientsParams, f64) {
+        let weight = s.ids.len() as f32 / total as f32;
+        let compute = cast_params(s.model.clone(), dtype);
+        let loss = batch_loss_in(&compute, windows, s.ids, s.device, dtype);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let factor = weight * loss_scale;
+        let loss = if factor == 1.0 {
+            loss
+        } else {
+            loss.mul_scalar(factor)
+        };
+        let mut grads = GradientsParams::from_grads(loss.backward(), s.model);
+        if loss_scale != 1.0 {
+            scale_grads(&mut grads, s.model, 1.0 / loss_scale);
+        }
+        (grads, value * f64::from(weight))
+    };
+    let parts: Vec<(GradientsParams, f64)> = if shares.len() == 1 {
+        vec![one(&shares[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares.iter().map(|s| scope.spawn(|| one(s))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a training thread panicked"))
+                .collect()
+        })
+    };
+    let (main, main_device) = (shares[0].model, shares[0].device);
+    let mut sum = GradientsAccumulator::<Model>::new();
+    let mut loss = 0.0;
+    for ((grads, value), share) in parts.into_iter().zip(shares) {
+        sum.accumulate(main, grads.to_device(main_device, share.model));
+        loss += value;
+    }
+    (sum.grads(), loss)
 }
 
 /// Nats per sample as bits per sample.
@@ -467,6 +639,10 @@ pub fn train(
 ) -> Result<TrainState> {
     let (config, genre_ids) = resolve_genres(config, tracks)?;
     let config = &config;
+    // Before anything is written, so a refused start leaves no run behind.
+    for d in std::iter::once(&opts.device).chain(&opts.replicas) {
+        check_precision(config.train.precision, d)?;
+    }
     let run_dir = &opts.run_dir;
     let config_path = run_dir.join(files::CONFIG);
     let checkpoint = if opts.resume {
@@ -511,6 +687,7 @@ pub fn train(
 
     let device = opts.device.clone();
     let ad_device = device.clone().autodiff();
+    let ad_replicas: Vec<Device> = opts.replicas.iter().map(|d| d.clone().autodiff()).collect();
     let mut model = config.model.init_seeded(config.train.seed, &ad_device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut state = TrainState::default();
@@ -529,7 +706,11 @@ pub fn train(
         family: config.model.family().to_string(),
         parameters: model.param_count(),
         receptive_field: config.model.receptive_field(),
-        device: format!("{device:?}"),
+        device: std::iter::once(&device)
+            .chain(&opts.replicas)
+            .map(crate::device::describe)
+            .collect::<Vec<_>>()
+            .join(", "),
         sources: tracks.iter().map(|t| t.path.clone()).collect(),
         split_seconds: splits.seconds(),
         split_windows: [train_w.len(), valid_w.len(), test_w.len()],
@@ -551,12 +732,22 @@ pub fn train(
         if let Some(cap) = t.max_windows_per_epoch {
             order.truncate(cap);
         }
-        let batches = order.len().div_ceil(t.batch_size);
+        // Data parallel: a step takes `batch_size` windows per device, the first share on the
+        // main device, the next on the first replica, and so on.
+        let per_step = t.batch_size * (1 + ad_replicas.len());
+        let batches = order.len().div_ceil(per_step);
         observer.epoch_started(epoch, t.epochs, batches);
         let (mut sum, mut seen) = (0.0, 0usize);
-        for (b, ids) in order.chunks(t.batch_size).enumerate() {
-            let loss = batch_loss(&model, &train_w, ids, &ad_device);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
+        for (b, ids) in order.chunks(per_step).enumerate() {
+            // The replicas get this step's weights, each with its own autodiff graph.
+            let copies: Vec<Model> = ad_replicas.iter().map(|d| model.clone().fork(d)).collect();
+            let shares: Vec<Share> = ids
+                .chunks(t.batch_size)
+                .zip(std::iter::once((&model, &ad_device)).chain(copies.iter().zip(&ad_replicas)))
+                .map(|(ids, (model, device))| Share { model, device, ids })
+                .collect();
+            let (grads, value) = step_gradients(&shares, &train_w, t.precision);
+            drop(shares);
             if !value.is_finite() {
                 return Err(Error::Diverged {
                     epoch,
@@ -564,7 +755,6 @@ pub fn train(
                     loss: value,
                 });
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(t.learning_rate, model, grads);
             state.step += 1;
             sum += value * ids.len() as f64;

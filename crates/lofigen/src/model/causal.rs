@@ -89,7 +89,8 @@ pub fn delay(input: Tensor<3>, lag: usize) -> Tensor<3> {
     if lag >= time {
         return input.zeros_like();
     }
-    let zeros = Tensor::zeros([batch, lag, channels], &input.device());
+    // In the input's float type, so that mixed-precision (f16, bf16) training concatenates.
+    let zeros = Tensor::zeros([batch, lag, channels], (&input.device(), input.dtype()));
     let kept = input.slice([0..batch, 0..time - lag, 0..channels]);
     Tensor::cat(vec![zeros, kept], 1)
 }
@@ -143,7 +144,7 @@ impl CausalConv1d {
     pub fn forward_channels_last(&self, input: Tensor<3>) -> Tensor<3> {
         let [batch, time, c_in] = input.dims();
         let [c_out, _, kernel] = self.dims();
-        let device = input.device();
+        let (device, input_dtype) = (input.device(), input.dtype());
         let weight = self.conv.weight.val();
         let mut sum: Option<Tensor<2>> = None;
         for tap in 0..kernel {
@@ -163,7 +164,8 @@ impl CausalConv1d {
                 None => y,
             });
         }
-        let mut y = sum.unwrap_or_else(|| Tensor::zeros([batch * time, c_out], &device));
+        let mut y =
+            sum.unwrap_or_else(|| Tensor::zeros([batch * time, c_out], (&device, input_dtype)));
         if let Some(bias) = &self.conv.bias {
             y = y + bias.val().unsqueeze::<2>();
         }
