@@ -10,7 +10,7 @@
 //!
 //! Everything is allocated in [`Engine::new`]; [`Engine::step`] allocates nothing.
 
-use super::kernel::{KernelPath, Matrix, Precision, product_part};
+use super::kernel::{KernelPath, Matrix, Plan, Precision, product_part};
 use super::pool::SpinPool;
 use crate::model::{CausalConv1d, SeedConvNet};
 
@@ -374,6 +374,8 @@ pub(super) fn product(
     };
     let threads = pool.threads();
     let by_blocks = blocks >= threads;
+    // The whole product's plan, so that every part sums in the order one thread would.
+    let plan = Plan::new(b, matrix.cols());
     let out_at = RowPtr(out.as_mut_ptr());
     pool.run(threads, &|t| {
         let part = |n: usize| t * n / threads..(t + 1) * n / threads;
@@ -381,11 +383,11 @@ pub(super) fn product(
         // (disjoint ranges), and `out` holds `b` rows of `ld` floats (asserted above).
         unsafe {
             if by_blocks {
-                product_part(matrix, part(blocks), xs, out_at.get(), path);
+                product_part(matrix, part(blocks), xs, out_at.get(), path, plan);
             } else {
                 let rows = part(b);
                 let at = out_at.get().add(rows.start * ld);
-                product_part(matrix, 0..blocks, &xs[rows], at, path);
+                product_part(matrix, 0..blocks, &xs[rows], at, path, plan);
             }
         }
     });

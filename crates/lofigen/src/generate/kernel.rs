@@ -182,13 +182,32 @@ impl Matrix {
     }
 }
 
-/// Columns per reduction chunk: about 16 KiB of history for all streams (whole rows for up to
-/// two streams, whose histories stay in L1/L2 anyway).
-fn chunk_len(streams: usize, cols: usize) -> usize {
-    if streams <= 2 {
-        cols
-    } else {
-        ((4096 / streams).max(256) / 8 * 8).min(cols)
+/// How one product's reduction is ordered: fixed for the whole product (all its streams and
+/// blocks), so that splitting it across threads, which changes the tile shapes, changes no bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// Columns per reduction chunk: about 16 KiB of history for all streams (whole rows for up
+    /// to two streams, whose histories stay in L1/L2 anyway).
+    chunk: usize,
+    /// Interleaved accumulator sets along `k` (1, 2 or 4): with few streams a tile has too few
+    /// independent FMA chains to hide the latency (4 cycles, 2 pipes: 8 chains).
+    unroll: usize,
+}
+
+impl Plan {
+    /// The plan for `streams` streams through a matrix of `cols` columns.
+    pub(super) fn new(streams: usize, cols: usize) -> Self {
+        let chunk = if streams <= 2 {
+            cols.max(1)
+        } else {
+            ((4096 / streams).max(256) / 8 * 8).min(cols).max(1)
+        };
+        let unroll = match streams {
+            1 => 4,
+            2 | 3 => 2,
+            _ => 1,
+        };
+        Self { chunk, unroll }
     }
 }
 
@@ -200,12 +219,14 @@ fn chunk_len(streams: usize, cols: usize) -> usize {
 /// If the sizes are wrong or `path` is not available on this CPU.
 pub fn product(w: &Matrix, xs: &[&[f32]], out: &mut [f32], path: KernelPath) {
     assert!(out.len() >= xs.len() * w.ld(), "output buffer too small");
+    let plan = Plan::new(xs.len(), w.cols);
     // SAFETY: `out` holds every stream's row of `ld` floats (asserted above).
-    unsafe { product_part(w, 0..w.blocks(), xs, out.as_mut_ptr(), path) }
+    unsafe { product_part(w, 0..w.blocks(), xs, out.as_mut_ptr(), path, plan) }
 }
 
 /// [`product`] for the output blocks `blocks` only, writing `out[s * ld + 16 b ..][..16]` for
-/// `b` in `blocks` and nothing else (so threads can share one output buffer).
+/// `b` in `blocks` and nothing else (so threads can share one output buffer), in the order
+/// `plan` sets (the plan of the whole product, whatever part of it this call computes).
 ///
 /// # Safety
 /// `out` must be valid for writes of `xs.len() * w.ld()` floats, and no other thread may touch
@@ -216,6 +237,7 @@ pub(super) unsafe fn product_part(
     xs: &[&[f32]],
     out: *mut f32,
     path: KernelPath,
+    plan: Plan,
 ) {
     assert!(blocks.end <= w.blocks(), "block range");
     assert!(
@@ -236,8 +258,8 @@ pub(super) unsafe fn product_part(
             // layout, the asserted lengths and the caller's contract keep accesses in bounds.
             unsafe {
                 match &w.buf {
-                    WeightBuf::F32(b) => avx512::run_f32(w, b, blocks, xs, out),
-                    WeightBuf::F16(b) => avx512::run_f16(w, b, blocks, xs, out),
+                    WeightBuf::F32(b) => avx512::run_f32(w, b, blocks, xs, out, plan),
+                    WeightBuf::F16(b) => avx512::run_f16(w, b, blocks, xs, out, plan),
                 }
             }
         }
@@ -246,14 +268,16 @@ pub(super) unsafe fn product_part(
             // SAFETY: as above, for AVX2, FMA and F16C.
             unsafe {
                 match &w.buf {
-                    WeightBuf::F32(b) => avx2::run_f32(w, b, blocks, xs, out),
-                    WeightBuf::F16(b) => avx2::run_f16(w, b, blocks, xs, out),
+                    WeightBuf::F32(b) => avx2::run_f32(w, b, blocks, xs, out, plan),
+                    WeightBuf::F16(b) => avx2::run_f16(w, b, blocks, xs, out, plan),
                 }
             }
         }
         // SAFETY: the caller's contract; the portable loop indexes the weights with bounds
-        // checks and writes only the asserted rows of `out`.
+        // checks and writes only the asserted rows of `out`. It sums in plain column order (one
+        // accumulator per output), which no split changes either, so it needs no plan.
         _ => unsafe {
+            let _ = plan;
             match &w.buf {
                 WeightBuf::F32(b) => portable(w, b, blocks, xs, out, |v| v),
                 WeightBuf::F16(b) => {
@@ -323,7 +347,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{LANES, Matrix, chunk_len, group_len};
+    use super::{LANES, Matrix, Plan, group_len};
 
     /// 16 weights at `p` widened to f32 lanes.
     pub(super) trait Load16: Copy {
@@ -421,37 +445,43 @@ mod avx512 {
         }
     }
 
-    /// Most streams per tile for `p` blocks: `S * P` accumulators plus `P` weight vectors
-    /// and a broadcast within 32 registers.
-    const MAX_STREAMS: [usize; 5] = [0, 12, 10, 7, 6];
+    /// Most streams per tile for `p` blocks and `u` accumulator sets: `S * P * U`
+    /// accumulators plus `P` weight vectors and a broadcast within the 32 registers.
+    fn max_streams(p: usize, u: usize) -> usize {
+        match u {
+            1 => [0, 12, 10, 7, 6][p],
+            2 => 3,
+            _ => 1,
+        }
+    }
 
     #[inline(always)]
-    unsafe fn dispatch<T: Load16>(p: usize, s: usize, t: &Tile<T>) {
+    unsafe fn dispatch<T: Load16>(p: usize, s: usize, u: usize, t: &Tile<T>) {
         macro_rules! pick {
             ($(($p:literal, $s:literal, $u:literal)),* $(,)?) => {
-                match (p, s) {
-                    $(($p, $s) => tile::<T, $s, $p, $u>(t),)*
-                    _ => unreachable!("tile {p} x {s}"),
+                match (p, s, u) {
+                    $(($p, $s, $u) => tile::<T, $s, $p, $u>(t),)*
+                    _ => unreachable!("tile {p} x {s} x {u}"),
                 }
             };
         }
         unsafe {
             pick!(
-                (1, 1, 8),
-                (1, 2, 4),
-                (1, 3, 3),
-                (1, 4, 2),
-                (1, 5, 2),
-                (1, 6, 2),
-                (1, 7, 2),
+                (1, 1, 1),
+                (1, 2, 1),
+                (1, 3, 1),
+                (1, 4, 1),
+                (1, 5, 1),
+                (1, 6, 1),
+                (1, 7, 1),
                 (1, 8, 1),
                 (1, 9, 1),
                 (1, 10, 1),
                 (1, 11, 1),
                 (1, 12, 1),
-                (2, 1, 4),
-                (2, 2, 2),
-                (2, 3, 2),
+                (2, 1, 1),
+                (2, 2, 1),
+                (2, 3, 1),
                 (2, 4, 1),
                 (2, 5, 1),
                 (2, 6, 1),
@@ -459,19 +489,35 @@ mod avx512 {
                 (2, 8, 1),
                 (2, 9, 1),
                 (2, 10, 1),
-                (3, 1, 3),
-                (3, 2, 2),
+                (3, 1, 1),
+                (3, 2, 1),
                 (3, 3, 1),
                 (3, 4, 1),
                 (3, 5, 1),
                 (3, 6, 1),
                 (3, 7, 1),
-                (4, 1, 2),
+                (4, 1, 1),
                 (4, 2, 1),
                 (4, 3, 1),
                 (4, 4, 1),
                 (4, 5, 1),
                 (4, 6, 1),
+                (1, 1, 2),
+                (1, 2, 2),
+                (1, 3, 2),
+                (2, 1, 2),
+                (2, 2, 2),
+                (2, 3, 2),
+                (3, 1, 2),
+                (3, 2, 2),
+                (3, 3, 2),
+                (4, 1, 2),
+                (4, 2, 2),
+                (4, 3, 2),
+                (1, 1, 4),
+                (2, 1, 4),
+                (3, 1, 4),
+                (4, 1, 4),
             )
         }
     }
@@ -483,9 +529,10 @@ mod avx512 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
         let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
-        let kc = chunk_len(streams, cols);
+        let (kc, u) = (plan.chunk, plan.unroll);
         debug_assert!(w.len() >= m.blocks() * cols * LANES);
         let mut b = blocks.start;
         while b < blocks.end {
@@ -495,7 +542,7 @@ mod avx512 {
                 let kn = kc.min(cols - k0);
                 let mut s = 0;
                 while s < streams {
-                    let n = group_len(streams, s, MAX_STREAMS[p]);
+                    let n = group_len(streams, s, max_streams(p, u));
                     let mut xp = [std::ptr::null(); 16];
                     for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
                         *d = x.as_ptr().wrapping_add(k0);
@@ -512,7 +559,7 @@ mod avx512 {
                     };
                     // SAFETY: blocks b..b+p exist, every history has `cols` values, and the
                     // caller lets us write these streams' rows of these blocks.
-                    unsafe { dispatch(p, n, &t) };
+                    unsafe { dispatch(p, n, u, &t) };
                     s += n;
                 }
                 k0 += kn;
@@ -528,8 +575,9 @@ mod avx512 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { run(m, w, blocks, xs, out) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
     }
 
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
@@ -539,8 +587,9 @@ mod avx512 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { run(m, w, blocks, xs, out) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
     }
 }
 
@@ -549,7 +598,7 @@ mod avx2 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{LANES, Matrix, chunk_len, group_len};
+    use super::{LANES, Matrix, Plan, group_len};
 
     /// 16 weights at `p` widened to two 8-lane halves.
     pub(super) trait Load16: Copy {
@@ -642,9 +691,11 @@ mod avx2 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
         let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
-        let kc = chunk_len(streams, cols);
+        let (kc, u) = (plan.chunk, plan.unroll);
+        let max = [0, 6, 3, 0, 1][u];
         debug_assert!(w.len() >= m.blocks() * cols * LANES);
         for b in blocks {
             let mut k0 = 0;
@@ -652,7 +703,7 @@ mod avx2 {
                 let kn = kc.min(cols - k0);
                 let mut s = 0;
                 while s < streams {
-                    let n = group_len(streams, s, 6);
+                    let n = group_len(streams, s, max);
                     let mut xp = [std::ptr::null(); 6];
                     for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
                         *d = x.as_ptr().wrapping_add(k0);
@@ -664,13 +715,18 @@ mod avx2 {
                     // SAFETY: block b exists, every history has `cols` values, and the caller
                     // lets us write these streams' rows of this block.
                     unsafe {
-                        match n {
-                            1 => tile::<T, 1, 4>(wp, &xp, kn, op, ld, bias, first),
-                            2 => tile::<T, 2, 2>(wp, &xp, kn, op, ld, bias, first),
-                            3 => tile::<T, 3, 2>(wp, &xp, kn, op, ld, bias, first),
-                            4 => tile::<T, 4, 1>(wp, &xp, kn, op, ld, bias, first),
-                            5 => tile::<T, 5, 1>(wp, &xp, kn, op, ld, bias, first),
-                            _ => tile::<T, 6, 1>(wp, &xp, kn, op, ld, bias, first),
+                        match (n, u) {
+                            (1, 1) => tile::<T, 1, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (2, 1) => tile::<T, 2, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (3, 1) => tile::<T, 3, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (4, 1) => tile::<T, 4, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (5, 1) => tile::<T, 5, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (6, 1) => tile::<T, 6, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (1, 2) => tile::<T, 1, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (2, 2) => tile::<T, 2, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (3, 2) => tile::<T, 3, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (1, 4) => tile::<T, 1, 4>(wp, &xp, kn, op, ld, bias, first),
+                            _ => unreachable!("tile {n} x {u}"),
                         }
                     }
                     s += n;
@@ -687,8 +743,9 @@ mod avx2 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { run(m, w, blocks, xs, out) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -698,8 +755,9 @@ mod avx2 {
         blocks: Range<usize>,
         xs: &[&[f32]],
         out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { run(m, w, blocks, xs, out) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
     }
 }
 
@@ -775,28 +833,42 @@ mod tests {
         }
     }
 
-    /// The threaded split writes only its own blocks.
+    /// The threaded split writes only its own part, and the same bits as the whole product.
     #[test]
-    fn a_block_range_writes_only_its_blocks() {
-        let (rows, cols, streams) = (64, 100, 5);
-        let (w, bias, xs) = fixture(rows, cols, streams);
-        let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
-        let m = Matrix::new(&w, &bias, rows, cols, Precision::F32);
-        for path in KernelPath::available() {
-            let mut full = vec![0.0; streams * m.ld()];
-            product(&m, &refs, &mut full, path);
-            let mut part = vec![f32::NAN; streams * m.ld()];
-            // SAFETY: `part` holds every stream's row; this thread is the only user.
-            unsafe { product_part(&m, 1..3, &refs, part.as_mut_ptr(), path) };
-            for s in 0..streams {
-                for o in 0..m.ld() {
-                    let v = part[s * m.ld() + o];
-                    if (16..48).contains(&o) {
-                        assert_eq!(v, full[s * m.ld() + o], "{path:?}");
-                    } else {
-                        assert!(v.is_nan(), "{path:?} wrote out[{s}][{o}]");
+    fn a_part_writes_only_its_blocks_or_streams_and_the_same_bits() {
+        for streams in [1, 3, 5, 16] {
+            let (rows, cols) = (64, 1000);
+            let (w, bias, xs) = fixture(rows, cols, streams);
+            let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
+            let m = Matrix::new(&w, &bias, rows, cols, Precision::F32);
+            let ld = m.ld();
+            let plan = Plan::new(streams, cols);
+            for path in KernelPath::available() {
+                let mut full = vec![0.0; streams * ld];
+                product(&m, &refs, &mut full, path);
+                let mut part = vec![f32::NAN; streams * ld];
+                // SAFETY: `part` holds every stream's row; this thread is the only user.
+                unsafe { product_part(&m, 1..3, &refs, part.as_mut_ptr(), path, plan) };
+                for s in 0..streams {
+                    for o in 0..ld {
+                        let v = part[s * ld + o];
+                        if (16..48).contains(&o) {
+                            assert_eq!(v, full[s * ld + o], "{path:?}");
+                        } else {
+                            assert!(v.is_nan(), "{path:?} wrote out[{s}][{o}]");
+                        }
                     }
                 }
+                // By streams: the last streams only, same bits.
+                let from = streams / 2;
+                let mut part = vec![f32::NAN; streams * ld];
+                // SAFETY: as above; the pointer is at stream `from`'s row.
+                unsafe {
+                    let at = part.as_mut_ptr().add(from * ld);
+                    product_part(&m, 0..m.blocks(), &refs[from..], at, path, plan);
+                }
+                assert!(part[..from * ld].iter().all(|v| v.is_nan()), "{path:?}");
+                assert_eq!(part[from * ld..], full[from * ld..], "{path:?} {streams}");
             }
         }
     }
