@@ -129,8 +129,8 @@ fn f16_weights_stay_within_1e_2_of_f32_and_every_kernel_path_agrees() {
     let run = |mut e: Engine| -> Vec<f32> {
         let mut out = [0.0; 2];
         let mut got = Vec::new();
-        for t in 0..signals[0].len() {
-            e.step(&[signals[0][t], signals[1][t]], &mut out);
+        for (&a, &b) in signals[0].iter().zip(signals[1]) {
+            e.step(&[a, b], &mut out);
             got.extend_from_slice(&out);
         }
         got

@@ -343,6 +343,8 @@ fn group_len(n: usize, s: usize, max: usize) -> usize {
 }
 
 #[cfg(target_arch = "x86_64")]
+// Index loops over the tile's const dimensions read like the register tile they unroll to.
+#[allow(clippy::needless_range_loop)]
 mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
@@ -594,6 +596,8 @@ mod avx512 {
 }
 
 #[cfg(target_arch = "x86_64")]
+// Index loops over the tile's const dimensions read like the register tile they unroll to.
+#[allow(clippy::needless_range_loop)]
 mod avx2 {
     use std::arch::x86_64::*;
     use std::ops::Range;
