@@ -79,6 +79,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
             seconds,
             kernels,
         } => {
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                bail!("--seconds must be a positive number of seconds, not {seconds}");
+            }
+            if streams.is_empty() || streams.contains(&0) {
+                bail!("--streams: every stream count must be at least 1");
+            }
             let kernels = kernel_paths(&kernels)?;
             let run = GenRun {
                 streams,
