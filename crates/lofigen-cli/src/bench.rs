@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use lofigen::RunConfig;
 use lofigen::data::Windows;
 use lofigen::generate::{
-    Engine, Precision, Sampler, Sampling, WaveNetEngine, engine_generate, full_logits,
+    Engine, KernelPath, Precision, Sampler, Sampling, WaveNetEngine, engine_generate, full_logits,
     naive_generate, wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
@@ -56,9 +56,13 @@ enum BenchWhat {
         /// Samples the naive generator makes (it is slow).
         #[arg(long, default_value_t = 4)]
         oracle_samples: usize,
-        /// Seconds of audio per engine measurement.
+        /// Wall-clock seconds per engine measurement (after a warm-up).
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
+        /// Kernel paths to time, comma-separated (`avx512`, `avx2`, `portable`; default: every
+        /// path this CPU runs).
+        #[arg(long, value_delimiter = ',')]
+        kernels: Vec<String>,
     },
 }
 
@@ -87,14 +91,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
             streams,
             oracle_samples,
             seconds,
-        } => bench_generate(
-            &clip.samples,
-            &preset,
-            &streams,
-            oracle_samples,
-            seconds,
-            &device,
-        ),
+            kernels,
+        } => {
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                bail!("--seconds must be a positive number of seconds, not {seconds}");
+            }
+            if streams.is_empty() || streams.contains(&0) {
+                bail!("--streams: every stream count must be at least 1");
+            }
+            let kernels = kernel_paths(&kernels)?;
+            let run = GenRun {
+                streams,
+                oracle_samples: oracle_samples.max(1),
+                seconds,
+                kernels,
+            };
+            bench_generate(&clip.samples, &preset, &run, &device)
+        }
     }
 }
 
@@ -114,7 +127,66 @@ fn cpu_seconds() -> f64 {
 }
 
 fn machine() -> String {
-    format!("{} threads available (rayon)", rayon::current_num_threads())
+    format!(
+        "{} threads available (rayon); load average {}",
+        rayon::current_num_threads(),
+        load_average()
+    )
+}
+
+/// The 1-, 5- and 15-minute load averages (Linux; "?" elsewhere): other work on the machine
+/// slows every figure, so each table says how busy it was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|t| t.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The kernel paths named on the command line (all this CPU runs when none are named).
+fn kernel_paths(names: &[String]) -> Result<Vec<KernelPath>> {
+    if names.is_empty() {
+        return Ok(KernelPath::available());
+    }
+    names
+        .iter()
+        .map(|n| {
+            let Some(p) = KernelPath::from_name(n) else {
+                bail!("--kernels: unknown kernel {n:?} (avx512, avx2 or portable)");
+            };
+            if !p.is_available() {
+                bail!("--kernels: this CPU cannot run the {n} kernel");
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// What `bench generate` measures.
+struct GenRun {
+    streams: Vec<usize>,
+    oracle_samples: usize,
+    seconds: f64,
+    kernels: Vec<KernelPath>,
+}
+
+/// Run `step` (one step of every stream) until `seconds` of wall time have passed: steps per
+/// wall second, and per CPU second of all the process's threads (on a shared machine the
+/// wall time includes waiting for a core; the CPU time does not, but includes spinning).
+fn time_steps(seconds: f64, mut step: impl FnMut()) -> (f64, f64) {
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let mut steps = 0usize;
+    loop {
+        for _ in 0..32 {
+            step();
+        }
+        steps += 32;
+        let t = start.elapsed().as_secs_f64();
+        if t >= seconds {
+            let c = (cpu_seconds() - cpu).max(1e-9);
+            return (steps as f64 / t, steps as f64 / c);
+        }
+    }
 }
 
 fn bench_train(
@@ -212,25 +284,13 @@ fn bench_train(
 fn bench_generate(
     samples: &[f32],
     preset: &str,
-    streams: &[usize],
-    oracle_samples: usize,
-    seconds: f64,
+    run: &GenRun,
     device: &burn::prelude::Device,
 ) -> Result<()> {
     let config = RunConfig::load_or_preset(preset)?;
     let model = match config.model.init_seeded(config.train.seed, device) {
         Model::Seed(m) => m,
-        Model::WaveNet(m) => {
-            return bench_generate_wavenet(
-                samples,
-                preset,
-                &m,
-                streams,
-                oracle_samples,
-                seconds,
-                device,
-            );
-        }
+        Model::WaveNet(m) => return bench_generate_wavenet(samples, preset, &m, run, device),
     };
     let rf = config.model.receptive_field();
     if samples.len() < rf {
@@ -243,34 +303,47 @@ fn bench_generate(
     );
 
     let start = Instant::now();
-    let _ = naive_generate(&model, seed, oracle_samples.max(1), device);
-    let oracle = oracle_samples.max(1) as f64 / start.elapsed().as_secs_f64();
+    let _ = naive_generate(&model, seed, run.oracle_samples, device);
+    let oracle = run.oracle_samples as f64 / start.elapsed().as_secs_f64();
     println!("naive (burn forward over the receptive field): {oracle:.1} samples/s");
 
-    let n = (seconds * 8000.0) as usize;
+    let threads = rayon::current_num_threads();
     println!(
-        "| engine | streams | samples/s (total) | x naive | x real time (8 kHz, per stream) | state/stream | weights |"
+        "| kernel | weights | streams | threads | samples/s (total) | per CPU s | x naive | x {} | x real time (8 kHz, per stream) | state/stream | weights |",
+        run.kernels[0].name()
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for &b in streams {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &b in &run.streams {
         for precision in [Precision::F32, Precision::F16] {
-            let mut engine = Engine::from_seed(&model, b, precision);
-            let seeds: Vec<&[f32]> = (0..b).map(|_| seed).collect();
-            let _ = engine_generate(&mut engine, &seeds, 200);
-            let start = Instant::now();
-            let _ = engine_generate(&mut engine, &seeds, n);
-            let elapsed = start.elapsed().as_secs_f64();
-            // Prefill steps count as work done too.
-            let total = ((n + rf) * b) as f64 / elapsed;
-            println!(
-                "| {precision:?} | {b} | {total:.0} | {:.0} | {:.2} | {:.1} KiB | {:.1} MiB |",
-                total / oracle,
-                total / b as f64 / 8000.0,
-                engine.state_bytes_per_stream() as f64 / 1024.0,
-                engine.weight_bytes() as f64 / (1024.0 * 1024.0)
-            );
+            let mut first = None;
+            for &path in &run.kernels {
+                let mut engine = Engine::from_seed(&model, b, precision).with_kernel(path);
+                let seeds: Vec<&[f32]> = (0..b).map(|_| seed).collect();
+                let warm = engine_generate(&mut engine, &seeds, 64);
+                let mut input: Vec<f32> = warm.iter().map(|s| s[s.len() - 1]).collect();
+                let mut next = vec![0.0; b];
+                let (steps, per_cpu) = time_steps(run.seconds, || {
+                    engine.step(&input, &mut next);
+                    for (i, n) in input.iter_mut().zip(&next) {
+                        *i = n.clamp(-1.0, 1.0);
+                    }
+                });
+                let total = steps * b as f64;
+                let first = *first.get_or_insert(total);
+                println!(
+                    "| {} | {precision:?} | {b} | {threads} | {total:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} KiB | {:.1} MiB |",
+                    path.name(),
+                    per_cpu * b as f64,
+                    total / oracle,
+                    total / first,
+                    total / b as f64 / 8000.0,
+                    engine.state_bytes_per_stream() as f64 / 1024.0,
+                    engine.weight_bytes() as f64 / (1024.0 * 1024.0)
+                );
+            }
         }
     }
+    println!("# load average at the end: {}", load_average());
     Ok(())
 }
 
@@ -278,9 +351,7 @@ fn bench_generate_wavenet(
     samples: &[f32],
     preset: &str,
     model: &WaveNet,
-    streams: &[usize],
-    oracle_samples: usize,
-    seconds: f64,
+    run: &GenRun,
     device: &burn::prelude::Device,
 ) -> Result<()> {
     let q = model.classes;
@@ -303,52 +374,67 @@ fn bench_generate_wavenet(
     let mut sampler = Sampler::new(Sampling::default(), q);
     let mut history = seed.clone();
     let start = Instant::now();
-    for _ in 0..oracle_samples.max(1) {
+    for _ in 0..run.oracle_samples {
         let from = history.len() - rf;
         let logits = full_logits(model, &history[from..], 0, device);
         let next = sampler.sample(&logits[logits.len() - q..]);
         history.push(next);
     }
-    let oracle = oracle_samples.max(1) as f64 / start.elapsed().as_secs_f64();
+    let oracle = run.oracle_samples as f64 / start.elapsed().as_secs_f64();
     println!("naive (burn forward over the receptive field): {oracle:.1} samples/s");
 
-    let n = (seconds * 8000.0) as usize;
     println!(
-        "| engine | streams | threads | samples/s (total) | x naive | x real time (8 kHz, per stream) | state/stream |"
+        "| kernel | weights | streams | threads | samples/s (total) | per CPU s | x naive | x {} | x real time (8 kHz, per stream) | state/stream |",
+        run.kernels[0].name()
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for &b in streams {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let most = rayon::current_num_threads();
+    for &b in &run.streams {
         for precision in [Precision::F32, Precision::F16] {
-            for threads in [1, rayon::current_num_threads()] {
-                let mut engine = WaveNetEngine::new(model, b, precision).with_threads(threads);
-                let seeds: Vec<&[usize]> = (0..b).map(|_| &seed[..]).collect();
-                let mut samplers: Vec<Sampler> = (0..b)
-                    .map(|s| {
-                        Sampler::new(
-                            Sampling {
-                                seed: s as u64,
-                                ..Default::default()
-                            },
-                            q,
-                        )
-                    })
-                    .collect();
-                let _ = wavenet_generate(&mut engine, &mut samplers, &seeds, 200);
-                let start = Instant::now();
-                let _ = wavenet_generate(&mut engine, &mut samplers, &seeds, n);
-                let elapsed = start.elapsed().as_secs_f64();
-                let total = ((n + rf) * b) as f64 / elapsed;
-                println!(
-                    "| {precision:?} | {b} | {threads} | {total:.0} | {:.0} | {:.2} | {:.1} KiB |",
-                    total / oracle,
-                    total / b as f64 / 8000.0,
-                    engine.state_bytes_per_stream() as f64 / 1024.0,
-                );
-                if threads == rayon::current_num_threads() {
+            for threads in [1, most] {
+                let mut first = None;
+                for &path in &run.kernels {
+                    let mut engine = WaveNetEngine::new(model, b, precision)
+                        .with_threads(threads)
+                        .with_kernel(path);
+                    let seeds: Vec<&[usize]> = (0..b).map(|_| &seed[..]).collect();
+                    let mut samplers: Vec<Sampler> = (0..b)
+                        .map(|s| {
+                            Sampler::new(
+                                Sampling {
+                                    seed: s as u64,
+                                    ..Default::default()
+                                },
+                                q,
+                            )
+                        })
+                        .collect();
+                    let warm = wavenet_generate(&mut engine, &mut samplers, &seeds, 64);
+                    let mut input: Vec<usize> = warm.iter().map(|s| s[s.len() - 1]).collect();
+                    let (steps, per_cpu) = time_steps(run.seconds, || {
+                        let logits = engine.step(&input);
+                        for (st, i) in input.iter_mut().enumerate() {
+                            *i = samplers[st].sample(&logits[st * q..(st + 1) * q]);
+                        }
+                    });
+                    let total = steps * b as f64;
+                    let first = *first.get_or_insert(total);
+                    println!(
+                        "| {} | {precision:?} | {b} | {threads} | {total:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} KiB |",
+                        path.name(),
+                        per_cpu * b as f64,
+                        total / oracle,
+                        total / first,
+                        total / b as f64 / 8000.0,
+                        engine.state_bytes_per_stream() as f64 / 1024.0,
+                    );
+                }
+                if threads == most {
                     break;
                 }
             }
         }
     }
+    println!("# load average at the end: {}", load_average());
     Ok(())
 }

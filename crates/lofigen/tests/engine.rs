@@ -2,7 +2,9 @@
 
 use burn::prelude::*;
 use lofigen::RunConfig;
-use lofigen::generate::{Engine, Precision, engine_generate, full_forward, naive_generate};
+use lofigen::generate::{
+    Engine, KernelPath, Precision, engine_generate, full_forward, naive_generate,
+};
 use lofigen::model::{Model, SeedConvNet};
 
 mod common;
@@ -16,7 +18,8 @@ fn model(name: &str, device: &Device) -> SeedConvNet {
 }
 
 /// Feed real audio through the engine sample by sample (teacher forcing) and compare every
-/// prediction with one full forward pass over the same audio.
+/// prediction with one full forward pass over the same audio, for every kernel path this CPU
+/// can run.
 fn check_against_full_forward(name: &str, streams: usize, steps: usize) {
     let device = lofigen::cpu_device();
     let m = model(name, &device);
@@ -24,35 +27,42 @@ fn check_against_full_forward(name: &str, streams: usize, steps: usize) {
     let signals: Vec<&[f32]> = (0..streams)
         .map(|s| &clip.samples[8000 + s * 3001..8000 + s * 3001 + steps])
         .collect();
-    let mut engine = Engine::from_seed(&m, streams, Precision::F32);
-    let mut preds = vec![vec![0.0f32; steps]; streams];
-    let mut input = vec![0.0; streams];
-    let mut out = vec![0.0; streams];
-    for t in 0..steps {
-        for s in 0..streams {
-            input[s] = signals[s][t];
-        }
-        engine.step(&input, &mut out);
-        for s in 0..streams {
-            preds[s][t] = out[s];
-        }
-    }
-    for s in 0..streams {
-        let full = full_forward(&m, signals[s], &device);
-        let scale = full.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1.0);
-        let worst = full
-            .iter()
-            .zip(&preds[s])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+    let full: Vec<Vec<f32>> = signals
+        .iter()
+        .map(|x| full_forward(&m, x, &device))
+        .collect();
+    for f in &full {
         assert!(
-            worst <= 1e-4 * scale,
-            "{name} stream {s}/{streams}: max diff {worst} (scale {scale})"
-        );
-        assert!(
-            full.iter().any(|v| v.abs() > 1e-3),
+            f.iter().any(|v| v.abs() > 1e-3),
             "{name}: outputs are all near zero, the test would be vacuous"
         );
+    }
+    for path in KernelPath::available() {
+        let mut engine = Engine::from_seed(&m, streams, Precision::F32).with_kernel(path);
+        let mut preds = vec![vec![0.0f32; steps]; streams];
+        let mut input = vec![0.0; streams];
+        let mut out = vec![0.0; streams];
+        for t in 0..steps {
+            for s in 0..streams {
+                input[s] = signals[s][t];
+            }
+            engine.step(&input, &mut out);
+            for s in 0..streams {
+                preds[s][t] = out[s];
+            }
+        }
+        for s in 0..streams {
+            let scale = full[s].iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1.0);
+            let worst = full[s]
+                .iter()
+                .zip(&preds[s])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-4 * scale,
+                "{name} {path:?} stream {s}/{streams}: max diff {worst} (scale {scale})"
+            );
+        }
     }
 }
 
@@ -107,44 +117,67 @@ fn reset_reproduces_the_first_run_exactly() {
 }
 
 #[test]
-fn f16_weights_stay_within_1e_2_of_f32_and_portable_kernel_agrees() {
+fn f16_weights_stay_within_1e_2_of_f32_and_every_kernel_path_agrees() {
     let device = lofigen::cpu_device();
     let m = model("seed6-code", &device);
     let clip = common::demo_clip();
-    let signal = &clip.samples[10_000..10_000 + 1500];
+    // Two streams at different places of the clip, so tiles of several streams run too.
+    let signals = [
+        &clip.samples[10_000..10_000 + 1500],
+        &clip.samples[20_000..20_000 + 1500],
+    ];
     let run = |mut e: Engine| -> Vec<f32> {
-        let mut out = vec![0.0];
-        signal
-            .iter()
-            .map(|&x| {
-                e.step(&[x], &mut out);
-                out[0]
-            })
-            .collect()
+        let mut out = [0.0; 2];
+        let mut got = Vec::new();
+        for (&a, &b) in signals[0].iter().zip(signals[1]) {
+            e.step(&[a, b], &mut out);
+            got.extend_from_slice(&out);
+        }
+        got
     };
-    let f32_out = run(Engine::from_seed(&m, 1, Precision::F32));
-    let f16_out = run(Engine::from_seed(&m, 1, Precision::F16));
-    let portable = run(Engine::from_seed(&m, 1, Precision::F32).with_portable_kernel(true));
     let max_diff = |a: &[f32], b: &[f32]| {
         a.iter()
             .zip(b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max)
     };
-    assert!(
-        max_diff(&f32_out, &f16_out) <= 1e-2,
-        "f16: {}",
-        max_diff(&f32_out, &f16_out)
-    );
-    assert!(
-        max_diff(&f32_out, &f16_out) > 0.0,
-        "f16 path should actually round the weights"
-    );
-    assert!(
-        max_diff(&f32_out, &portable) <= 1e-5,
-        "portable: {}",
-        max_diff(&f32_out, &portable)
-    );
+    let paths = KernelPath::available();
+    assert_eq!(paths.last(), Some(&KernelPath::Portable));
+    let f32_ref = run(Engine::from_seed(&m, 2, Precision::F32).with_kernel(KernelPath::Portable));
+    let f16_ref = run(Engine::from_seed(&m, 2, Precision::F16).with_kernel(KernelPath::Portable));
+    let d = max_diff(&f32_ref, &f16_ref);
+    assert!(d <= 1e-2, "f16: {d}");
+    assert!(d > 0.0, "f16 path should actually round the weights");
+    for &path in &paths {
+        for (precision, want) in [(Precision::F32, &f32_ref), (Precision::F16, &f16_ref)] {
+            let got = run(Engine::from_seed(&m, 2, precision).with_kernel(path));
+            let d = max_diff(want, &got);
+            assert!(d <= 1e-5, "{path:?} {precision:?} vs portable: {d}");
+        }
+    }
+}
+
+#[test]
+fn threaded_and_single_threaded_engines_agree_exactly() {
+    // The split across threads (by blocks of outputs, or by streams for the 16-output layers)
+    // must not change a single bit: every output is still summed by one thread in one order.
+    let device = lofigen::cpu_device();
+    let m = model("seed6-code", &device);
+    let clip = common::demo_clip();
+    let seeds: Vec<&[f32]> = (0..4)
+        .map(|s| &clip.samples[3000 + s * 4000..3000 + s * 4000 + 1300])
+        .collect();
+    for path in KernelPath::available() {
+        let mut one = Engine::from_seed(&m, 4, Precision::F32)
+            .with_kernel(path)
+            .with_threads(1);
+        let mut two = Engine::from_seed(&m, 4, Precision::F32)
+            .with_kernel(path)
+            .with_threads(2);
+        let a = engine_generate(&mut one, &seeds, 300);
+        let b = engine_generate(&mut two, &seeds, 300);
+        assert_eq!(a, b, "{path:?}");
+    }
 }
 
 #[test]

@@ -8,8 +8,8 @@ use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
 use lofigen::generate::{
-    GenerateOptions, Precision, Sampler, Sampling, WaveNetEngine, full_logits, generate,
-    genre_index, wavenet_generate,
+    GenerateOptions, KernelPath, Precision, Sampler, Sampling, WaveNetEngine, full_logits,
+    generate, genre_index, wavenet_generate,
 };
 use lofigen::model::{Model, WaveNet};
 use lofigen::train::{TrainOptions, load_trained, nats_to_bits, resolve_genres, train};
@@ -59,7 +59,8 @@ fn classes_of(samples: &[f32]) -> Vec<usize> {
 }
 
 /// Feed real audio's classes through the engine (teacher forcing) and compare every step's
-/// logits with one full forward pass over the same classes.
+/// logits with one full forward pass over the same classes, for every kernel path this CPU
+/// can run.
 fn check_engine(config: &RunConfig, streams: usize, steps: usize) {
     let device = lofigen::cpu_device();
     let m = build(config, 17, &device);
@@ -68,36 +69,42 @@ fn check_engine(config: &RunConfig, streams: usize, steps: usize) {
         .map(|s| classes_of(&clip.samples[9000 + s * 2777..9000 + s * 2777 + steps]))
         .collect();
     let genres = config.model.genres().len().max(1);
-    let mut engine = WaveNetEngine::new(&m, streams, Precision::F32);
-    for s in 0..streams {
-        engine.set_genre(s, s % genres);
+    let want: Vec<Vec<f32>> = (0..streams)
+        .map(|s| full_logits(&m, &inputs[s], s % genres, &device))
+        .collect();
+    for w in &want {
+        assert!(w.iter().any(|v| v.abs() > 1e-2), "vacuous: logits ~ 0");
     }
     let q = 256;
-    let mut got = vec![Vec::with_capacity(steps * q); streams];
-    let mut step_in = vec![0; streams];
-    for t in 0..steps {
-        for (x, input) in step_in.iter_mut().zip(&inputs) {
-            *x = input[t];
-        }
-        let logits = engine.step(&step_in);
+    for path in KernelPath::available() {
+        let mut engine = WaveNetEngine::new(&m, streams, Precision::F32).with_kernel(path);
         for s in 0..streams {
-            got[s].extend_from_slice(&logits[s * q..(s + 1) * q]);
+            engine.set_genre(s, s % genres);
         }
-    }
-    for s in 0..streams {
-        let want = full_logits(&m, &inputs[s], s % genres, &device);
-        assert_eq!(want.len(), got[s].len());
-        let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1.0);
-        let worst = want
-            .iter()
-            .zip(&got[s])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            worst <= 1e-4 * scale,
-            "stream {s}/{streams}: max diff {worst} (scale {scale})"
-        );
-        assert!(want.iter().any(|v| v.abs() > 1e-2), "vacuous: logits ~ 0");
+        let mut got = vec![Vec::with_capacity(steps * q); streams];
+        let mut step_in = vec![0; streams];
+        for t in 0..steps {
+            for (x, input) in step_in.iter_mut().zip(&inputs) {
+                *x = input[t];
+            }
+            let logits = engine.step(&step_in);
+            for s in 0..streams {
+                got[s].extend_from_slice(&logits[s * q..(s + 1) * q]);
+            }
+        }
+        for s in 0..streams {
+            assert_eq!(want[s].len(), got[s].len());
+            let scale = want[s].iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1.0);
+            let worst = want[s]
+                .iter()
+                .zip(&got[s])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-4 * scale,
+                "{path:?} stream {s}/{streams}: max diff {worst} (scale {scale})"
+            );
+        }
     }
 }
 
@@ -284,6 +291,75 @@ fn wavenet_small_has_about_0_7_m_parameters_and_a_2048_sample_field() {
         Some(n),
         "the config's count matches the model's"
     );
+}
+
+/// wavenet-small's real sizes (64/128 channels: several output blocks per product, tiles of
+/// up to 4 blocks, products large enough to be split across threads): every kernel path and
+/// thread count equals the full forward pass, the split changes no bit, and f16 weights stay
+/// within 1e-2 of f32.
+#[test]
+fn wavenet_small_engine_equals_full_forward_on_every_path_threaded_and_f16() {
+    let device = lofigen::cpu_device();
+    let config = RunConfig::preset("wavenet-small").unwrap();
+    let m = build(&config, 21, &device);
+    let clip = common::demo_clip();
+    let (streams, steps, q) = (3, 400, 256);
+    let inputs: Vec<Vec<usize>> = (0..streams)
+        .map(|s| classes_of(&clip.samples[7000 + s * 3333..7000 + s * 3333 + steps]))
+        .collect();
+    let want: Vec<Vec<f32>> = inputs
+        .iter()
+        .map(|x| full_logits(&m, x, 0, &device))
+        .collect();
+    let run = |mut e: WaveNetEngine| -> Vec<Vec<f32>> {
+        let mut got = vec![Vec::with_capacity(steps * q); streams];
+        let mut step_in = vec![0; streams];
+        for t in 0..steps {
+            for (x, input) in step_in.iter_mut().zip(&inputs) {
+                *x = input[t];
+            }
+            let logits = e.step(&step_in);
+            for s in 0..streams {
+                got[s].extend_from_slice(&logits[s * q..(s + 1) * q]);
+            }
+        }
+        got
+    };
+    let worst = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let scale = want.iter().flatten().fold(1.0f32, |a, v| a.max(v.abs()));
+    assert!(scale > 1e-2, "vacuous: logits ~ 0");
+    for path in KernelPath::available() {
+        let one = run(WaveNetEngine::new(&m, streams, Precision::F32)
+            .with_kernel(path)
+            .with_threads(1));
+        let two = run(WaveNetEngine::new(&m, streams, Precision::F32)
+            .with_kernel(path)
+            .with_threads(2));
+        assert_eq!(one, two, "{path:?}: threads changed the logits");
+        let d = worst(&want, &one);
+        assert!(d <= 1e-4 * scale, "{path:?}: max diff {d} (scale {scale})");
+        let half = run(WaveNetEngine::new(&m, streams, Precision::F16).with_kernel(path));
+        let d = worst(&one, &half);
+        assert!(
+            d <= 1e-2 * scale && d > 0.0,
+            "{path:?} f16: max diff {d} (scale {scale})"
+        );
+    }
+    // One stream, where every product is a single-stream tile.
+    let one_stream = {
+        let mut e = WaveNetEngine::new(&m, 1, Precision::F32).with_threads(2);
+        (0..steps)
+            .flat_map(|t| e.step(&[inputs[0][t]]).to_vec())
+            .collect::<Vec<f32>>()
+    };
+    let d = worst(&want[..1], &[one_stream]);
+    assert!(d <= 1e-4 * scale, "one stream: max diff {d}");
 }
 
 #[test]

@@ -3,13 +3,14 @@
 //! A causal layer's newest output needs only its last `(kernel - 1) * dilation + 1` inputs, so
 //! each layer keeps those in a ring buffer and computes one new output column per step:
 //! ~4.7 M multiply-adds per sample for seed6-code instead of the paper's 38.7 G. Weights are
-//! exported once from the trained burn model into `[out][tap][in]` rows, so that one output
-//! row is a dot product with the ring's contiguous history window. `B` streams advance
-//! together, each with its own state, turning the per-layer work into a small matrix product.
+//! exported once from the trained burn model into `[out][tap][in]` rows (then packed for the
+//! kernel), so that the ring's contiguous history window is the reduction of one output.
+//! `B` streams advance together, each with its own state, turning the per-layer work into a
+//! small matrix product.
 //!
 //! Everything is allocated in [`Engine::new`]; [`Engine::step`] allocates nothing.
 
-use super::kernel::{Matrix, Precision, chunk_for, rows_times_vectors};
+use super::kernel::{KernelPath, Matrix, Plan, Precision, product_part};
 use super::pool::SpinPool;
 use crate::model::{CausalConv1d, SeedConvNet};
 
@@ -24,7 +25,7 @@ pub struct ConvWeights {
     pub kernel: usize,
     /// Spacing between taps.
     pub dilation: usize,
-    /// `[c_out][kernel][c_in]`, f32; moved into the engine's tiled matrix by [`Engine::new`].
+    /// `[c_out][kernel][c_in]`, f32; packed into the engine's matrix by [`Engine::new`].
     pub weight: Vec<f32>,
     /// `[c_out]`.
     pub bias: Vec<f32>,
@@ -135,15 +136,13 @@ pub struct Engine {
     rings: Vec<Ring>,
     /// Gathered taps for dilated layers, `[stream][kernel * c_in]` per stage.
     gathered: Vec<Vec<f32>>,
-    /// Stage outputs, `[c_out][streams]`.
+    /// Stage outputs, `[streams][ld]` (`ld` = `c_out` rounded up to the kernel's blocks).
     outs: Vec<Vec<f32>>,
-    /// The stages' weights as the kernel reads them.
+    /// The stages' weights and biases as the kernel reads them.
     matrices: Vec<Matrix>,
-    /// Kernel scratch, `[c_out][streams][8]` per stage.
-    partials: Vec<Vec<f32>>,
     /// Helpers for the per-layer split (None: one thread).
     pool: Option<SpinPool>,
-    force_portable: bool,
+    path: KernelPath,
 }
 
 impl Engine {
@@ -154,16 +153,15 @@ impl Engine {
         let mut rings = Vec::new();
         let mut gathered = Vec::new();
         let mut outs = Vec::new();
-        let mut partials = Vec::new();
         let mut matrices = Vec::new();
         for st in &mut stages {
-            // The tiled matrix is the only copy the engine reads: drop the row-major one
+            // The packed matrix is the only copy the engine reads: drop the row-major one
             // instead of holding every weight twice.
             let weight = std::mem::take(&mut st.conv.weight);
             let c = &st.conv;
-            let chunk = chunk_for(streams, c.row_len());
-            matrices.push(Matrix::new(&weight, c.c_out, c.row_len(), chunk, precision));
-            partials.push(vec![0.0; st.conv.c_out * streams * 8]);
+            let m = Matrix::new(&weight, &c.bias, c.c_out, c.row_len(), precision);
+            outs.push(vec![0.0; m.ld() * streams]);
+            matrices.push(m);
             for s in 0..streams {
                 rings.push(Ring::new(st.conv.span(), st.conv.c_in, s));
             }
@@ -173,7 +171,6 @@ impl Engine {
                 0
             };
             gathered.push(vec![0.0; g]);
-            outs.push(vec![0.0; st.conv.c_out * streams]);
         }
         Self {
             stages,
@@ -181,10 +178,9 @@ impl Engine {
             rings,
             gathered,
             outs,
-            partials,
             matrices,
             pool: default_pool(),
-            force_portable: false,
+            path: KernelPath::detect(),
         }
     }
 
@@ -209,10 +205,22 @@ impl Engine {
         self
     }
 
-    /// Use the portable kernel even where AVX2 is available (for tests and benchmarks).
-    pub fn with_portable_kernel(mut self, portable: bool) -> Self {
-        self.force_portable = portable;
+    /// Run `path` instead of the fastest kernel this CPU has (for tests and benchmarks).
+    ///
+    /// # Panics
+    /// If this CPU cannot run `path` (see [`KernelPath::is_available`]).
+    pub fn with_kernel(mut self, path: KernelPath) -> Self {
+        assert!(
+            path.is_available(),
+            "kernel path {path:?} is not supported by this CPU"
+        );
+        self.path = path;
         self
+    }
+
+    /// The kernel path the products run.
+    pub fn kernel(&self) -> KernelPath {
+        self.path
     }
 
     /// Number of streams.
@@ -233,14 +241,9 @@ impl Engine {
             .sum()
     }
 
-    /// Bytes of weights.
+    /// Bytes of weights and biases (as packed for the kernel).
     pub fn weight_bytes(&self) -> usize {
         self.matrices.iter().map(Matrix::bytes).sum::<usize>()
-            + self
-                .stages
-                .iter()
-                .map(|s| s.conv.bias.len() * 4)
-                .sum::<usize>()
     }
 
     /// Multiply-adds per generated sample per stream.
@@ -269,8 +272,9 @@ impl Engine {
                 if si == 0 {
                     ring.push(std::iter::once(inputs[s]));
                 } else {
-                    let prev = &before[si - 1];
-                    ring.push(prev[s..].iter().step_by(b).copied());
+                    let ld = self.matrices[si - 1].ld();
+                    let prev = &before[si - 1][s * ld..s * ld + stage.conv.c_in];
+                    ring.push(prev.iter().copied());
                 }
             }
             let conv = &stage.conv;
@@ -313,22 +317,17 @@ impl Engine {
                 &xs_vec
             };
             let out = &mut rest[0];
-            product(
-                self.pool.as_ref(),
-                &self.matrices[si],
-                &conv.bias,
-                xs,
-                out,
-                &mut self.partials[si],
-                self.force_portable,
-            );
+            product(self.pool.as_ref(), &self.matrices[si], xs, out, self.path);
             if stage.relu {
                 out.iter_mut().for_each(|v| *v = v.max(0.0));
             }
         }
-        // The last stage has one output channel: `[1][streams]`.
+        // The last stage has one output channel: `[streams][ld]`, channel 0.
         let last = self.outs.last().expect("an engine has at least one stage");
-        outputs.copy_from_slice(&last[..b]);
+        let ld = last.len() / b;
+        for (o, row) in outputs.iter_mut().zip(last.chunks_exact(ld)) {
+            *o = row[0];
+        }
     }
 
     /// Feed a whole history per stream (equal lengths), discarding predictions except the last.
@@ -353,44 +352,44 @@ impl Engine {
     }
 }
 
-/// `out[o * xs.len() + s] = bias[o] + W[o] . xs[s]` for every row, split across the pool's
-/// threads by rows when the work is large enough to pay for the fork.
+/// `out[s * ld + o] = bias[o] + W[o] . xs[s]` for every output (`ld = matrix.ld()`), split
+/// across the pool's threads when the work is large enough to pay for the fork: by blocks of
+/// outputs (each thread streams its own part of the weights), or by streams where a matrix
+/// has fewer blocks than threads.
 pub(super) fn product(
     pool: Option<&SpinPool>,
     matrix: &Matrix,
-    bias: &[f32],
     xs: &[&[f32]],
     out: &mut [f32],
-    partial: &mut [f32],
-    portable: bool,
+    path: KernelPath,
 ) {
-    let (rows, b) = (matrix.rows(), xs.len());
-    let macs = rows * matrix.cols() * b;
-    let pool = pool.filter(|p| macs >= PARALLEL_MIN_MACS && rows >= 2 * p.threads());
+    let (blocks, b, ld) = (matrix.blocks(), xs.len(), matrix.ld());
+    assert!(out.len() >= b * ld, "output buffer too small");
+    let macs = matrix.rows() * matrix.cols() * b;
+    let pool =
+        pool.filter(|p| macs >= PARALLEL_MIN_MACS && (blocks >= p.threads() || b >= p.threads()));
     let Some(pool) = pool else {
-        rows_times_vectors(matrix, 0..rows, bias, xs, out, partial, portable);
+        super::kernel::product(matrix, xs, out, path);
         return;
     };
-    // Split output rows evenly (a multiple of 4) across threads; each thread writes only its
-    // own rows of `out` and `partial`.
-    let per = rows.div_ceil(pool.threads()).next_multiple_of(4);
-    let (out_at, partial_at) = (RowPtr(out.as_mut_ptr()), RowPtr(partial.as_mut_ptr()));
-    assert!(out.len() >= rows * b && partial.len() >= rows * b * 8);
-    pool.run(&|t| {
-        let lo = (t * per).min(rows);
-        let hi = (lo + per).min(rows);
-        if lo == hi {
-            return;
+    let threads = pool.threads();
+    let by_blocks = blocks >= threads;
+    // The whole product's plan, so that every part sums in the order one thread would.
+    let plan = Plan::new(b, matrix.cols());
+    let out_at = RowPtr(out.as_mut_ptr());
+    pool.run(threads, &|t| {
+        let part = |n: usize| t * n / threads..(t + 1) * n / threads;
+        // SAFETY: each thread writes either its own blocks of every row or its own rows
+        // (disjoint ranges), and `out` holds `b` rows of `ld` floats (asserted above).
+        unsafe {
+            if by_blocks {
+                product_part(matrix, part(blocks), xs, out_at.get(), path, plan);
+            } else {
+                let rows = part(b);
+                let at = out_at.get().add(rows.start * ld);
+                product_part(matrix, 0..blocks, &xs[rows], at, path, plan);
+            }
         }
-        // SAFETY: thread t's row range [lo, hi) is disjoint from every other's, and both
-        // buffers hold `rows` rows of b (and b * 8) floats (asserted above).
-        let (chunk, scratch) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(out_at.get().add(lo * b), (hi - lo) * b),
-                std::slice::from_raw_parts_mut(partial_at.get().add(lo * b * 8), (hi - lo) * b * 8),
-            )
-        };
-        rows_times_vectors(matrix, lo..hi, bias, xs, chunk, scratch, portable);
     });
 }
 
@@ -403,7 +402,7 @@ pub(super) fn default_pool() -> Option<SpinPool> {
 /// A row pointer shared with the pool's threads, each of which touches only its own rows.
 #[derive(Clone, Copy)]
 struct RowPtr(*mut f32);
-// SAFETY: see the split in `Engine::step`: every thread writes a disjoint row range.
+// SAFETY: see the split in `product`: every thread writes a disjoint part.
 unsafe impl Send for RowPtr {}
 unsafe impl Sync for RowPtr {}
 impl RowPtr {

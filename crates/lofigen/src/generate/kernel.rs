@@ -1,16 +1,30 @@
-//! The hot loop of the incremental generator: weight rows times a few history vectors.
+//! The hot loop of the incremental generator: one weight matrix times a few history vectors.
 //!
-//! `rows x streams` dot products with f32 or f16 weights and f32 accumulation. On x86-64 with
-//! AVX2+FMA+F16C (checked once at run time) a register-blocked kernel loads each weight vector
-//! once for several streams; elsewhere a portable loop with eight independent accumulators
-//! lets the compiler vectorise for the baseline target. No compile flag is needed.
+//! `out[s][o] = bias[o] + sum_k W[o][k] * x[s][k]` for a handful of streams `s`, with f32 or
+//! f16 weights and f32 accumulation. The product is computed output-stationary, the way a GEMM
+//! microkernel does it: the weights are packed once (at export) in blocks of 16 outputs,
+//! `[block][k][16]`, so that one vector load holds 16 outputs' weights for one `k`; each history
+//! value `x[s][k]` is broadcast and multiplied into a register tile of `S` streams x `P` blocks.
+//! There is no horizontal sum anywhere, the bias is the tile's starting value, and every
+//! weight vector is loaded once per group of streams.
 //!
-//! For several streams the reduction is tiled in chunks, so that every stream's slice of
-//! history stays in L1 while the weights stream past once per step; the weights are stored
-//! chunk by chunk (`[chunk][row][k]`) so that this pass reads memory sequentially, which the
-//! hardware prefetcher needs (short runs 64 KiB apart stall on every row).
+//! Three implementations read the same packed layout, chosen once at run time (no compile flag):
+//! AVX-512 (16 lanes, tiles up to 6 streams x 4 blocks in the 32 zmm registers), AVX2+FMA
+//! (one block as two 8-lane halves, up to 6 streams in the 16 ymm registers) and a portable
+//! loop the compiler vectorises for the baseline target. [`KernelPath`] lets tests and the
+//! benchmark force each one, so all are checked against each other.
+//!
+//! Several streams make the reduction tiled in chunks of `k`: a chunk of every stream's history
+//! stays in L1 and a chunk of weights in L2 while the stream groups pass over it, so the weights
+//! come from memory once per step. Within a block the weights are read sequentially, which the
+//! hardware prefetcher needs.
+
+use std::ops::Range;
 
 use half::f16;
+
+/// Outputs per packed block (one AVX-512 vector of f32).
+pub const LANES: usize = 16;
 
 /// Precision of the engine's weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,59 +36,118 @@ pub enum Precision {
     F16,
 }
 
+/// Which implementation of the kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelPath {
+    /// AVX-512F (with F16C for f16 weights): 16-lane FMAs, register tiles up to 6 x 4 vectors.
+    Avx512,
+    /// AVX2 + FMA + F16C: 8-lane FMAs.
+    Avx2,
+    /// Plain Rust the compiler vectorises for the baseline target; runs everywhere.
+    Portable,
+}
+
+impl KernelPath {
+    /// Every path, fastest first.
+    pub const ALL: [KernelPath; 3] = [KernelPath::Avx512, KernelPath::Avx2, KernelPath::Portable];
+
+    /// The fastest path this CPU supports (detected once).
+    pub fn detect() -> Self {
+        use std::sync::OnceLock;
+        static BEST: OnceLock<KernelPath> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            Self::ALL
+                .into_iter()
+                .find(|p| p.is_available())
+                .unwrap_or(KernelPath::Portable)
+        })
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c");
+            match self {
+                KernelPath::Avx512 => avx2 && is_x86_feature_detected!("avx512f"),
+                KernelPath::Avx2 => avx2,
+                KernelPath::Portable => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == KernelPath::Portable
+        }
+    }
+
+    /// The paths this CPU can run, fastest first.
+    pub fn available() -> Vec<KernelPath> {
+        Self::ALL.into_iter().filter(|p| p.is_available()).collect()
+    }
+
+    /// A short lowercase name (`avx512`, `avx2`, `portable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Avx512 => "avx512",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Portable => "portable",
+        }
+    }
+
+    /// The path named `name` (as [`KernelPath::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// Weight storage: full precision, or IEEE half (halves the bytes read per step).
 #[derive(Clone, Debug)]
-pub enum WeightBuf {
+enum WeightBuf {
     /// f32 weights.
     F32(Vec<f32>),
     /// f16 weights, widened to f32 in registers.
     F16(Vec<u16>),
 }
 
-/// A `rows x cols` weight matrix stored chunk by chunk: chunk `c` holds columns
-/// `c*chunk .. (c+1)*chunk` of every row, row after row.
+/// A `rows x cols` weight matrix and its bias, packed as `[block][col][16]`: block `b` holds
+/// rows `16 b .. 16 b + 16` (zero-padded past `rows`), one column after another.
 #[derive(Clone, Debug)]
 pub struct Matrix {
     buf: WeightBuf,
+    /// Padded to [`Matrix::ld`] with zeros.
+    bias: Vec<f32>,
     rows: usize,
     cols: usize,
-    chunk: usize,
-}
-
-/// Reduction chunk for `streams` streams: about 16 KiB of history in L1 (whole rows for one).
-pub fn chunk_for(streams: usize, cols: usize) -> usize {
-    if streams <= 1 || !cols.is_multiple_of(8) {
-        cols
-    } else {
-        ((4096 / streams).clamp(128, 4096) / 8 * 8).min(cols)
-    }
 }
 
 impl Matrix {
-    /// Tile the row-major `w` (`rows x cols`) into chunks of `chunk` columns, at `precision`.
-    pub fn new(w: &[f32], rows: usize, cols: usize, chunk: usize, precision: Precision) -> Self {
+    /// Pack the row-major `w` (`rows x cols`) and `bias` (`rows`) at `precision`.
+    pub fn new(w: &[f32], bias: &[f32], rows: usize, cols: usize, precision: Precision) -> Self {
         assert_eq!(w.len(), rows * cols, "weight matrix size");
-        let chunk = chunk.clamp(1, cols.max(1));
-        let mut tiled = Vec::with_capacity(w.len());
-        let mut k0 = 0;
-        while k0 < cols {
-            let kn = chunk.min(cols - k0);
-            for o in 0..rows {
-                tiled.extend_from_slice(&w[o * cols + k0..o * cols + k0 + kn]);
+        assert_eq!(bias.len(), rows, "bias size");
+        let blocks = rows.div_ceil(LANES);
+        let mut packed = vec![0.0f32; blocks * cols * LANES];
+        for o in 0..rows {
+            let (b, lane) = (o / LANES, o % LANES);
+            for k in 0..cols {
+                packed[(b * cols + k) * LANES + lane] = w[o * cols + k];
             }
-            k0 += kn;
         }
+        let mut padded = bias.to_vec();
+        padded.resize(blocks * LANES, 0.0);
         let buf = match precision {
-            Precision::F32 => WeightBuf::F32(tiled),
+            Precision::F32 => WeightBuf::F32(packed),
             Precision::F16 => {
-                WeightBuf::F16(tiled.iter().map(|&v| f16::from_f32(v).to_bits()).collect())
+                WeightBuf::F16(packed.iter().map(|&v| f16::from_f32(v).to_bits()).collect())
             }
         };
         Self {
             buf,
+            bias: padded,
             rows,
             cols,
-            chunk,
         }
     }
 
@@ -88,329 +161,719 @@ impl Matrix {
         self.cols
     }
 
-    /// Bytes held.
+    /// Blocks of 16 outputs.
+    pub fn blocks(&self) -> usize {
+        self.rows.div_ceil(LANES)
+    }
+
+    /// Floats per stream in an output buffer: `rows` rounded up to whole blocks (the padding
+    /// outputs are computed too and come out as zero).
+    pub fn ld(&self) -> usize {
+        self.blocks() * LANES
+    }
+
+    /// Bytes held (weights and bias).
     pub fn bytes(&self) -> usize {
-        match &self.buf {
+        let w = match &self.buf {
             WeightBuf::F32(w) => w.len() * 4,
             WeightBuf::F16(w) => w.len() * 2,
-        }
-    }
-
-    /// Where row `o`'s part of the chunk starting at column `k0` begins.
-    #[inline(always)]
-    fn offset(&self, o: usize, k0: usize) -> usize {
-        k0 * self.rows + o * self.chunk.min(self.cols - k0)
+        };
+        w + self.bias.len() * 4
     }
 }
 
-/// Whether the fast x86-64 path can run here (checked once).
-pub fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static AVX2: OnceLock<bool> = OnceLock::new();
-        *AVX2.get_or_init(|| {
-            is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+/// How one product's reduction is ordered: fixed for the whole product (all its streams and
+/// blocks), so that splitting it across threads, which changes the tile shapes, changes no bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// Columns per reduction chunk: about 16 KiB of history for all streams (whole rows for up
+    /// to two streams, whose histories stay in L1/L2 anyway).
+    chunk: usize,
+    /// Interleaved accumulator sets along `k` (1, 2 or 4): with few streams a tile has too few
+    /// independent FMA chains to hide the latency (4 cycles, 2 pipes: 8 chains).
+    unroll: usize,
+}
+
+impl Plan {
+    /// The plan for `streams` streams through a matrix of `cols` columns.
+    pub(super) fn new(streams: usize, cols: usize) -> Self {
+        let chunk = if streams <= 2 {
+            cols.max(1)
+        } else {
+            ((4096 / streams).max(256) / 8 * 8).min(cols).max(1)
+        };
+        let unroll = match streams {
+            1 => 4,
+            2 | 3 => 2,
+            _ => 1,
+        };
+        Self { chunk, unroll }
     }
 }
 
-/// `out[(o - rows.start) * xs.len() + s] = bias[o] + W[o] . xs[s]` for `o` in `rows`.
+/// `out[s * ld + o] = bias[o] + W[o] . xs[s]` for every output `o` of every stream `s`, where
+/// `ld = w.ld()` (padding outputs are written as zero). Every `xs[s]` has at least `w.cols()`
+/// values; `out` at least `xs.len() * ld`.
 ///
-/// Every `xs[s]` has `w.cols` values. `partial` is scratch of at least
-/// `rows.len() * xs.len() * 8` floats.
-pub fn rows_times_vectors(
+/// # Panics
+/// If the sizes are wrong or `path` is not available on this CPU.
+pub fn product(w: &Matrix, xs: &[&[f32]], out: &mut [f32], path: KernelPath) {
+    assert!(out.len() >= xs.len() * w.ld(), "output buffer too small");
+    let plan = Plan::new(xs.len(), w.cols);
+    // SAFETY: `out` holds every stream's row of `ld` floats (asserted above).
+    unsafe { product_part(w, 0..w.blocks(), xs, out.as_mut_ptr(), path, plan) }
+}
+
+/// [`product`] for the output blocks `blocks` only, writing `out[s * ld + 16 b ..][..16]` for
+/// `b` in `blocks` and nothing else (so threads can share one output buffer), in the order
+/// `plan` sets (the plan of the whole product, whatever part of it this call computes).
+///
+/// # Safety
+/// `out` must be valid for writes of `xs.len() * w.ld()` floats, and no other thread may touch
+/// the parts this call writes while it runs.
+pub(super) unsafe fn product_part(
     w: &Matrix,
-    rows: std::ops::Range<usize>,
-    bias: &[f32],
+    blocks: Range<usize>,
     xs: &[&[f32]],
-    out: &mut [f32],
-    partial: &mut [f32],
-    force_portable: bool,
+    out: *mut f32,
+    path: KernelPath,
+    plan: Plan,
 ) {
-    debug_assert_eq!(out.len(), rows.len() * xs.len());
-    debug_assert!(xs.iter().all(|x| x.len() == w.cols));
-    #[cfg(target_arch = "x86_64")]
-    if !force_portable && has_avx2() {
-        // SAFETY: the CPU supports AVX2, FMA and F16C (checked above); the matrix layout and
-        // the slice lengths (asserted above) keep every access in bounds.
-        unsafe {
-            match &w.buf {
-                WeightBuf::F32(b) => avx2::rows_f32(w, b, rows, bias, xs, out, partial),
-                WeightBuf::F16(b) => avx2::rows_f16(w, b, rows, bias, xs, out, partial),
-            }
-        }
+    assert!(blocks.end <= w.blocks(), "block range");
+    assert!(
+        xs.iter().all(|x| x.len() >= w.cols),
+        "history shorter than the matrix's columns"
+    );
+    assert!(
+        path.is_available(),
+        "kernel path {path:?} is not supported by this CPU"
+    );
+    if blocks.is_empty() || xs.is_empty() {
         return;
     }
-    let _ = (force_portable, &partial);
-    let streams = xs.len();
-    for (r, o) in rows.enumerate() {
-        for (s, x) in xs.iter().enumerate() {
-            let mut sum = bias[o];
-            let mut k0 = 0;
-            while k0 < w.cols {
-                let kn = w.chunk.min(w.cols - k0);
-                let at = w.offset(o, k0);
-                let xk = &x[k0..k0 + kn];
-                sum += match &w.buf {
-                    WeightBuf::F32(b) => dot_portable(&b[at..at + kn], xk, |v| v),
-                    WeightBuf::F16(b) => {
-                        dot_portable(&b[at..at + kn], xk, |v| f16::from_bits(v).to_f32())
-                    }
-                };
-                k0 += kn;
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            // SAFETY: AVX-512F, AVX2, FMA and F16C are present (asserted above); the packed
+            // layout, the asserted lengths and the caller's contract keep accesses in bounds.
+            unsafe {
+                match &w.buf {
+                    WeightBuf::F32(b) => avx512::run_f32(w, b, blocks, xs, out, plan),
+                    WeightBuf::F16(b) => avx512::run_f16(w, b, blocks, xs, out, plan),
+                }
             }
-            out[r * streams + s] = sum;
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            // SAFETY: as above, for AVX2, FMA and F16C.
+            unsafe {
+                match &w.buf {
+                    WeightBuf::F32(b) => avx2::run_f32(w, b, blocks, xs, out, plan),
+                    WeightBuf::F16(b) => avx2::run_f16(w, b, blocks, xs, out, plan),
+                }
+            }
+        }
+        // SAFETY: the caller's contract; the portable loop indexes the weights with bounds
+        // checks and writes only the asserted rows of `out`. It sums in plain column order (one
+        // accumulator per output), which no split changes either, so it needs no plan.
+        _ => unsafe {
+            let _ = plan;
+            match &w.buf {
+                WeightBuf::F32(b) => portable(w, b, blocks, xs, out, |v| v),
+                WeightBuf::F16(b) => {
+                    portable(w, b, blocks, xs, out, |v| f16::from_bits(v).to_f32())
+                }
+            }
+        },
+    }
+}
+
+/// The portable path: tiles of up to 4 streams x one block, 16 independent lanes that the
+/// compiler turns into vector code for the baseline target.
+///
+/// # Safety
+/// As [`product_part`].
+unsafe fn portable<T: Copy>(
+    m: &Matrix,
+    w: &[T],
+    blocks: Range<usize>,
+    xs: &[&[f32]],
+    out: *mut f32,
+    widen: impl Fn(T) -> f32,
+) {
+    let (cols, ld) = (m.cols, m.ld());
+    for b in blocks {
+        let wb = &w[b * cols * LANES..(b + 1) * cols * LANES];
+        let bias = &m.bias[b * LANES..(b + 1) * LANES];
+        for (g, group) in xs.chunks(4).enumerate() {
+            let mut acc = [[0.0f32; LANES]; 4];
+            for a in &mut acc {
+                a.copy_from_slice(bias);
+            }
+            for k in 0..cols {
+                let mut wk = [0.0f32; LANES];
+                for (d, &v) in wk.iter_mut().zip(&wb[k * LANES..(k + 1) * LANES]) {
+                    *d = widen(v);
+                }
+                for (a, x) in acc.iter_mut().zip(group) {
+                    let xv = x[k];
+                    for (a, w) in a.iter_mut().zip(&wk) {
+                        *a += w * xv;
+                    }
+                }
+            }
+            for (j, a) in acc.iter().take(group.len()).enumerate() {
+                let s = g * 4 + j;
+                // SAFETY: row `s` of `out` has `ld` floats and block `b` lies inside it.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(a.as_ptr(), out.add(s * ld + b * LANES), LANES);
+                }
+            }
         }
     }
 }
 
-/// Eight independent partial sums, so the baseline compiler can vectorise the loop.
-fn dot_portable<T: Copy>(w: &[T], x: &[f32], widen: impl Fn(T) -> f32) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
-    let (wr, xr) = (wc.remainder(), xc.remainder());
-    for (wv, xv) in wc.zip(xc) {
-        for j in 0..8 {
-            acc[j] += widen(wv[j]) * xv[j];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (a, b) in wr.iter().zip(xr) {
-        sum += widen(*a) * b;
-    }
-    sum
+/// Split `n` streams into groups of at most `max`, as even as possible: the size of the group
+/// starting at stream `s`.
+#[inline(always)]
+fn group_len(n: usize, s: usize, max: usize) -> usize {
+    let left = n - s;
+    let groups = left.div_ceil(max);
+    left.div_ceil(groups)
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+// Index loops over the tile's const dimensions read like the register tile they unroll to.
+#[allow(clippy::needless_range_loop)]
+mod avx512 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
-    use super::Matrix;
+    use super::{LANES, Matrix, Plan, group_len};
 
-    /// Widen 8 weights at `p` to f32 lanes.
-    trait Load8: Copy {
-        unsafe fn load8(p: *const Self) -> __m256;
-        fn widen(self) -> f32;
+    /// 16 weights at `p` widened to f32 lanes.
+    pub(super) trait Load16: Copy {
+        unsafe fn load16(p: *const Self) -> __m512;
     }
-    impl Load8 for f32 {
+    impl Load16 for f32 {
         #[inline(always)]
-        unsafe fn load8(p: *const f32) -> __m256 {
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        fn widen(self) -> f32 {
-            self
+        unsafe fn load16(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
         }
     }
-    impl Load8 for u16 {
+    impl Load16 for u16 {
         #[inline(always)]
-        unsafe fn load8(p: *const u16) -> __m256 {
-            unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
-        }
-        #[inline(always)]
-        fn widen(self) -> f32 {
-            half::f16::from_bits(self).to_f32()
+        unsafe fn load16(p: *const u16) -> __m512 {
+            unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
         }
     }
 
+    /// One register tile's operands: `P` blocks starting at `w`, `S` streams.
+    struct Tile<T> {
+        /// The first block's weights at the chunk's first column.
+        w: *const T,
+        /// Elements from one block to the next (`cols * 16`).
+        wstride: usize,
+        /// Each stream's history at the chunk's first column.
+        xs: [*const f32; 16],
+        /// Columns in the chunk.
+        kn: usize,
+        /// The first stream's output at the first block.
+        out: *mut f32,
+        ld: usize,
+        /// The first block's bias, the tile's start in the first chunk.
+        bias: *const f32,
+        first: bool,
+    }
+
+    /// `S` streams x `P` blocks over one chunk, with `U` interleaved accumulator sets along `k`
+    /// where `S * P` alone would not hide the FMA latency (4 cycles, 2 pipes: 8 chains).
     #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
+    unsafe fn tile<T: Load16, const S: usize, const P: usize, const U: usize>(t: &Tile<T>) {
         unsafe {
-            let lo = _mm256_castps256_ps128(v);
-            let hi = _mm256_extractf128_ps(v, 1);
-            let s = _mm_add_ps(lo, hi);
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-            _mm_cvtss_f32(s)
-        }
-    }
-
-    /// R whole rows times one stream (untiled matrix), summed horizontally at the end.
-    #[inline(always)]
-    unsafe fn rows_one<T: Load8, const R: usize>(
-        m: &Matrix,
-        w: &[T],
-        o: usize,
-        x: &[f32],
-    ) -> [f32; R] {
-        unsafe {
-            let n = m.cols;
-            let mut acc = [_mm256_setzero_ps(); R];
-            let wp: [*const T; R] = std::array::from_fn(|r| w.as_ptr().add(m.offset(o + r, 0)));
-            let xp = x.as_ptr();
-            let body = n / 8 * 8;
-            let mut i = 0;
-            while i < body {
-                let xv = _mm256_loadu_ps(xp.add(i));
-                for r in 0..R {
-                    acc[r] = _mm256_fmadd_ps(T::load8(wp[r].add(i)), xv, acc[r]);
-                }
-                i += 8;
-            }
-            // Plain loops, not `array::from_fn` closures: a closure does not inherit the
-            // caller's target features, so the intrinsics inside it become calls.
-            let mut sums = [0.0f32; R];
-            for r in 0..R {
-                let mut v = hsum(acc[r]);
-                for j in body..n {
-                    v += (*wp[r].add(j)).widen() * *xp.add(j);
-                }
-                sums[r] = v;
-            }
-            sums
-        }
-    }
-
-    /// R rows times S streams over the chunk at `k0`, accumulating into 8-lane partial sums
-    /// kept in memory (`partial[(row * streams + stream) * 8..]`), so no horizontal sum is
-    /// paid per chunk. Chunks are multiples of 8 columns here.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)] // the kernel's operands
-    unsafe fn block_acc<T: Load8, const R: usize, const S: usize>(
-        m: &Matrix,
-        w: &[T],
-        k0: usize,
-        o: usize,
-        xs: &[&[f32]],
-        s0: usize,
-        partial: *mut f32,
-        streams: usize,
-    ) {
-        unsafe {
-            let kn = m.chunk.min(m.cols - k0);
-            let at = |r: usize, s: usize| partial.add((r * streams + s0 + s) * 8);
-            // Loops rather than `array::from_fn` closures, which would not inherit the target
-            // features and turn every intrinsic into a call.
-            let mut acc = [[_mm256_setzero_ps(); S]; R];
-            for (r, row) in acc.iter_mut().enumerate() {
-                for (s, a) in row.iter_mut().enumerate() {
-                    *a = _mm256_loadu_ps(at(r, s));
+            // Loops, not `array::from_fn` closures: a closure does not inherit the caller's
+            // target features, so the intrinsics inside it would become calls.
+            let mut acc = [[[_mm512_setzero_ps(); P]; S]; U];
+            for s in 0..S {
+                for p in 0..P {
+                    acc[0][s][p] = if t.first {
+                        _mm512_loadu_ps(t.bias.add(p * LANES))
+                    } else {
+                        _mm512_loadu_ps(t.out.add(s * t.ld + p * LANES))
+                    };
                 }
             }
-            let wp: [*const T; R] = std::array::from_fn(|r| w.as_ptr().add(m.offset(o + r, k0)));
-            let xp: [*const f32; S] = std::array::from_fn(|s| xs[s0 + s].as_ptr().add(k0));
-            let mut i = 0;
-            while i < kn {
-                let mut xv = [_mm256_setzero_ps(); S];
-                for (v, p) in xv.iter_mut().zip(&xp) {
-                    *v = _mm256_loadu_ps(p.add(i));
-                }
-                for r in 0..R {
-                    let wv = T::load8(wp[r].add(i));
+            let mut k = 0;
+            while k + U <= t.kn {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let mut wv = [_mm512_setzero_ps(); P];
+                    for (p, v) in wv.iter_mut().enumerate() {
+                        *v = T::load16(t.w.add(p * t.wstride + (k + j) * LANES));
+                    }
                     for s in 0..S {
-                        acc[r][s] = _mm256_fmadd_ps(wv, xv[s], acc[r][s]);
+                        let xb = _mm512_set1_ps(*t.xs[s].add(k + j));
+                        for p in 0..P {
+                            acc[s][p] = _mm512_fmadd_ps(wv[p], xb, acc[s][p]);
+                        }
                     }
                 }
-                i += 8;
+                k += U;
             }
-            for (r, row) in acc.iter().enumerate() {
-                for (s, a) in row.iter().enumerate() {
-                    _mm256_storeu_ps(at(r, s), *a);
+            while k < t.kn {
+                let mut wv = [_mm512_setzero_ps(); P];
+                for (p, v) in wv.iter_mut().enumerate() {
+                    *v = T::load16(t.w.add(p * t.wstride + k * LANES));
+                }
+                for s in 0..S {
+                    let xb = _mm512_set1_ps(*t.xs[s].add(k));
+                    for p in 0..P {
+                        acc[0][s][p] = _mm512_fmadd_ps(wv[p], xb, acc[0][s][p]);
+                    }
+                }
+                k += 1;
+            }
+            for j in 1..U {
+                for s in 0..S {
+                    for p in 0..P {
+                        acc[0][s][p] = _mm512_add_ps(acc[0][s][p], acc[j][s][p]);
+                    }
                 }
             }
+            for s in 0..S {
+                for p in 0..P {
+                    _mm512_storeu_ps(t.out.add(s * t.ld + p * LANES), acc[0][s][p]);
+                }
+            }
+        }
+    }
+
+    /// Most streams per tile for `p` blocks and `u` accumulator sets: `S * P * U`
+    /// accumulators plus `P` weight vectors and a broadcast within the 32 registers.
+    fn max_streams(p: usize, u: usize) -> usize {
+        match u {
+            1 => [0, 12, 10, 7, 6][p],
+            2 => 3,
+            _ => 1,
         }
     }
 
     #[inline(always)]
-    unsafe fn rows<T: Load8>(
-        m: &Matrix,
-        w: &[T],
-        rows: std::ops::Range<usize>,
-        bias: &[f32],
-        xs: &[&[f32]],
-        out: &mut [f32],
-        partial: &mut [f32],
-    ) {
-        let streams = xs.len();
-        let base = rows.start;
+    unsafe fn dispatch<T: Load16>(p: usize, s: usize, u: usize, t: &Tile<T>) {
+        macro_rules! pick {
+            ($(($p:literal, $s:literal, $u:literal)),* $(,)?) => {
+                match (p, s, u) {
+                    $(($p, $s, $u) => tile::<T, $s, $p, $u>(t),)*
+                    _ => unreachable!("tile {p} x {s} x {u}"),
+                }
+            };
+        }
         unsafe {
-            if m.chunk == m.cols && (streams == 1 || !m.cols.is_multiple_of(8)) {
-                // Whole rows (one stream is bound by reading weights): four rows give four
-                // independent accumulation chains.
-                for s in 0..streams {
-                    let mut o = rows.start;
-                    while o + 4 <= rows.end {
-                        let r = rows_one::<T, 4>(m, w, o, xs[s]);
-                        for (k, v) in r.iter().enumerate() {
-                            out[(o + k - base) * streams + s] = bias[o + k] + v;
-                        }
-                        o += 4;
-                    }
-                    for o in o..rows.end {
-                        out[(o - base) * streams + s] =
-                            bias[o] + rows_one::<T, 1>(m, w, o, xs[s])[0];
-                    }
-                }
-                return;
-            }
-            let partial = &mut partial[..rows.len() * streams * 8];
-            partial.fill(0.0);
-            let p = partial.as_mut_ptr();
-            let mut k0 = 0;
-            while k0 < m.cols {
-                let mut o = rows.start;
-                while o < rows.end {
-                    let two = o + 2 <= rows.end;
-                    let po = p.add((o - base) * streams * 8);
-                    let mut s = 0;
-                    while s + 4 <= streams {
-                        if two {
-                            block_acc::<T, 2, 4>(m, w, k0, o, xs, s, po, streams);
-                        } else {
-                            block_acc::<T, 1, 4>(m, w, k0, o, xs, s, po, streams);
-                        }
-                        s += 4;
-                    }
-                    for s in s..streams {
-                        if two {
-                            block_acc::<T, 2, 1>(m, w, k0, o, xs, s, po, streams);
-                        } else {
-                            block_acc::<T, 1, 1>(m, w, k0, o, xs, s, po, streams);
-                        }
-                    }
-                    o += if two { 2 } else { 1 };
-                }
-                k0 += m.chunk.min(m.cols - k0);
-            }
-            for o in rows.clone() {
-                for s in 0..streams {
-                    let lanes = &partial[((o - base) * streams + s) * 8..][..8];
-                    out[(o - base) * streams + s] = bias[o] + lanes.iter().sum::<f32>();
-                }
-            }
+            pick!(
+                (1, 1, 1),
+                (1, 2, 1),
+                (1, 3, 1),
+                (1, 4, 1),
+                (1, 5, 1),
+                (1, 6, 1),
+                (1, 7, 1),
+                (1, 8, 1),
+                (1, 9, 1),
+                (1, 10, 1),
+                (1, 11, 1),
+                (1, 12, 1),
+                (2, 1, 1),
+                (2, 2, 1),
+                (2, 3, 1),
+                (2, 4, 1),
+                (2, 5, 1),
+                (2, 6, 1),
+                (2, 7, 1),
+                (2, 8, 1),
+                (2, 9, 1),
+                (2, 10, 1),
+                (3, 1, 1),
+                (3, 2, 1),
+                (3, 3, 1),
+                (3, 4, 1),
+                (3, 5, 1),
+                (3, 6, 1),
+                (3, 7, 1),
+                (4, 1, 1),
+                (4, 2, 1),
+                (4, 3, 1),
+                (4, 4, 1),
+                (4, 5, 1),
+                (4, 6, 1),
+                (1, 1, 2),
+                (1, 2, 2),
+                (1, 3, 2),
+                (2, 1, 2),
+                (2, 2, 2),
+                (2, 3, 2),
+                (3, 1, 2),
+                (3, 2, 2),
+                (3, 3, 2),
+                (4, 1, 2),
+                (4, 2, 2),
+                (4, 3, 2),
+                (1, 1, 4),
+                (2, 1, 4),
+                (3, 1, 4),
+                (4, 1, 4),
+            )
         }
     }
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn rows_f32(
+    #[inline(always)]
+    unsafe fn run<T: Load16>(
+        m: &Matrix,
+        w: &[T],
+        blocks: Range<usize>,
+        xs: &[&[f32]],
+        out: *mut f32,
+        plan: Plan,
+    ) {
+        let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
+        let (kc, u) = (plan.chunk, plan.unroll);
+        debug_assert!(w.len() >= m.blocks() * cols * LANES);
+        let mut b = blocks.start;
+        while b < blocks.end {
+            let p = (blocks.end - b).min(4);
+            let mut k0 = 0;
+            while k0 < cols {
+                let kn = kc.min(cols - k0);
+                let mut s = 0;
+                while s < streams {
+                    let n = group_len(streams, s, max_streams(p, u));
+                    let mut xp = [std::ptr::null(); 16];
+                    for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
+                        *d = x.as_ptr().wrapping_add(k0);
+                    }
+                    let t = Tile {
+                        w: w.as_ptr().wrapping_add((b * cols + k0) * LANES),
+                        wstride: cols * LANES,
+                        xs: xp,
+                        kn,
+                        out: out.wrapping_add(s * ld + b * LANES),
+                        ld,
+                        bias: m.bias.as_ptr().wrapping_add(b * LANES),
+                        first: k0 == 0,
+                    };
+                    // SAFETY: blocks b..b+p exist, every history has `cols` values, and the
+                    // caller lets us write these streams' rows of these blocks.
+                    unsafe { dispatch(p, n, u, &t) };
+                    s += n;
+                }
+                k0 += kn;
+            }
+            b += p;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub(super) unsafe fn run_f32(
         m: &Matrix,
         w: &[f32],
-        r: std::ops::Range<usize>,
-        bias: &[f32],
+        blocks: Range<usize>,
         xs: &[&[f32]],
-        out: &mut [f32],
-        partial: &mut [f32],
+        out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { rows(m, w, r, bias, xs, out, partial) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub(super) unsafe fn run_f16(
+        m: &Matrix,
+        w: &[u16],
+        blocks: Range<usize>,
+        xs: &[&[f32]],
+        out: *mut f32,
+        plan: Plan,
+    ) {
+        unsafe { run(m, w, blocks, xs, out, plan) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+// Index loops over the tile's const dimensions read like the register tile they unroll to.
+#[allow(clippy::needless_range_loop)]
+mod avx2 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::{LANES, Matrix, Plan, group_len};
+
+    /// 16 weights at `p` widened to two 8-lane halves.
+    pub(super) trait Load16: Copy {
+        unsafe fn load16(p: *const Self) -> [__m256; 2];
+    }
+    impl Load16 for f32 {
+        #[inline(always)]
+        unsafe fn load16(p: *const f32) -> [__m256; 2] {
+            unsafe { [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))] }
+        }
+    }
+    impl Load16 for u16 {
+        #[inline(always)]
+        unsafe fn load16(p: *const u16) -> [__m256; 2] {
+            unsafe {
+                let q = p as *const __m128i;
+                [
+                    _mm256_cvtph_ps(_mm_loadu_si128(q)),
+                    _mm256_cvtph_ps(_mm_loadu_si128(q.add(1))),
+                ]
+            }
+        }
+    }
+
+    /// One block (two halves) x `S` streams over `kn` columns, `U` accumulator sets along `k`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // the tile's operands
+    unsafe fn tile<T: Load16, const S: usize, const U: usize>(
+        w: *const T,
+        xs: &[*const f32; 6],
+        kn: usize,
+        out: *mut f32,
+        ld: usize,
+        bias: *const f32,
+        first: bool,
+    ) {
+        unsafe {
+            let mut acc = [[[_mm256_setzero_ps(); 2]; S]; U];
+            for (s, a) in acc[0].iter_mut().enumerate() {
+                for (h, a) in a.iter_mut().enumerate() {
+                    *a = if first {
+                        _mm256_loadu_ps(bias.add(8 * h))
+                    } else {
+                        _mm256_loadu_ps(out.add(s * ld + 8 * h))
+                    };
+                }
+            }
+            let mut k = 0;
+            while k + U <= kn {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let wv = T::load16(w.add((k + j) * LANES));
+                    for s in 0..S {
+                        let xb = _mm256_set1_ps(*xs[s].add(k + j));
+                        for h in 0..2 {
+                            acc[s][h] = _mm256_fmadd_ps(wv[h], xb, acc[s][h]);
+                        }
+                    }
+                }
+                k += U;
+            }
+            while k < kn {
+                let wv = T::load16(w.add(k * LANES));
+                for s in 0..S {
+                    let xb = _mm256_set1_ps(*xs[s].add(k));
+                    for h in 0..2 {
+                        acc[0][s][h] = _mm256_fmadd_ps(wv[h], xb, acc[0][s][h]);
+                    }
+                }
+                k += 1;
+            }
+            for j in 1..U {
+                for s in 0..S {
+                    for h in 0..2 {
+                        acc[0][s][h] = _mm256_add_ps(acc[0][s][h], acc[j][s][h]);
+                    }
+                }
+            }
+            for s in 0..S {
+                for h in 0..2 {
+                    _mm256_storeu_ps(out.add(s * ld + 8 * h), acc[0][s][h]);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn run<T: Load16>(
+        m: &Matrix,
+        w: &[T],
+        blocks: Range<usize>,
+        xs: &[&[f32]],
+        out: *mut f32,
+        plan: Plan,
+    ) {
+        let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
+        let (kc, u) = (plan.chunk, plan.unroll);
+        let max = [0, 6, 3, 0, 1][u];
+        debug_assert!(w.len() >= m.blocks() * cols * LANES);
+        for b in blocks {
+            let mut k0 = 0;
+            while k0 < cols {
+                let kn = kc.min(cols - k0);
+                let mut s = 0;
+                while s < streams {
+                    let n = group_len(streams, s, max);
+                    let mut xp = [std::ptr::null(); 6];
+                    for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
+                        *d = x.as_ptr().wrapping_add(k0);
+                    }
+                    let wp = w.as_ptr().wrapping_add((b * cols + k0) * LANES);
+                    let op = out.wrapping_add(s * ld + b * LANES);
+                    let bias = m.bias.as_ptr().wrapping_add(b * LANES);
+                    let first = k0 == 0;
+                    // SAFETY: block b exists, every history has `cols` values, and the caller
+                    // lets us write these streams' rows of this block.
+                    unsafe {
+                        match (n, u) {
+                            (1, 1) => tile::<T, 1, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (2, 1) => tile::<T, 2, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (3, 1) => tile::<T, 3, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (4, 1) => tile::<T, 4, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (5, 1) => tile::<T, 5, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (6, 1) => tile::<T, 6, 1>(wp, &xp, kn, op, ld, bias, first),
+                            (1, 2) => tile::<T, 1, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (2, 2) => tile::<T, 2, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (3, 2) => tile::<T, 3, 2>(wp, &xp, kn, op, ld, bias, first),
+                            (1, 4) => tile::<T, 1, 4>(wp, &xp, kn, op, ld, bias, first),
+                            _ => unreachable!("tile {n} x {u}"),
+                        }
+                    }
+                    s += n;
+                }
+                k0 += kn;
+            }
+        }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn rows_f16(
+    pub(super) unsafe fn run_f32(
+        m: &Matrix,
+        w: &[f32],
+        blocks: Range<usize>,
+        xs: &[&[f32]],
+        out: *mut f32,
+        plan: Plan,
+    ) {
+        unsafe { run(m, w, blocks, xs, out, plan) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn run_f16(
         m: &Matrix,
         w: &[u16],
-        r: std::ops::Range<usize>,
-        bias: &[f32],
+        blocks: Range<usize>,
         xs: &[&[f32]],
-        out: &mut [f32],
-        partial: &mut [f32],
+        out: *mut f32,
+        plan: Plan,
     ) {
-        unsafe { rows(m, w, r, bias, xs, out, partial) }
+        unsafe { run(m, w, blocks, xs, out, plan) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random matrix and histories.
+    fn fixture(rows: usize, cols: usize, streams: usize) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+        let mut state = 0x9e37_79b9_u32 ^ (rows * 31 + cols * 7 + streams) as u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        };
+        let w = (0..rows * cols).map(|_| next() * 0.1).collect();
+        let bias = (0..rows).map(|_| next()).collect();
+        let xs = (0..streams)
+            .map(|_| (0..cols + 3).map(|_| next()).collect())
+            .collect();
+        (w, bias, xs)
+    }
+
+    /// Every path against a plain f64 reference, across odd sizes (partial blocks, column
+    /// tails of every unroll factor, every tile shape and stream-group remainder, chunked
+    /// reductions), with a sentinel after each stream's row to catch stray writes.
+    #[test]
+    fn every_kernel_path_equals_the_reference_product() {
+        for &(rows, cols) in &[
+            (1, 7),
+            (16, 128),
+            (40, 33),
+            (64, 515),
+            (128, 2051),
+            (200, 9),
+        ] {
+            for streams in [1, 2, 3, 5, 7, 8, 11, 13, 16, 17] {
+                let (w, bias, xs) = fixture(rows, cols, streams);
+                let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
+                for precision in [Precision::F32, Precision::F16] {
+                    let m = Matrix::new(&w, &bias, rows, cols, precision);
+                    let round = |v: f32| match precision {
+                        Precision::F32 => v as f64,
+                        Precision::F16 => f16::from_f32(v).to_f32() as f64,
+                    };
+                    let ld = m.ld();
+                    for path in KernelPath::available() {
+                        let mut out = vec![f32::NAN; streams * ld + 1];
+                        product(&m, &refs, &mut out, path);
+                        assert!(out[streams * ld].is_nan(), "{path:?} wrote past the end");
+                        for (s, x) in xs.iter().enumerate() {
+                            for o in 0..ld {
+                                let want = if o < rows {
+                                    bias[o] as f64
+                                        + (0..cols)
+                                            .map(|k| round(w[o * cols + k]) * x[k] as f64)
+                                            .sum::<f64>()
+                                } else {
+                                    0.0
+                                };
+                                let got = out[s * ld + o] as f64;
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                    "{path:?} {precision:?} {rows}x{cols} streams {streams}: \
+                                     out[{s}][{o}] = {got}, want {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The threaded split writes only its own part, and the same bits as the whole product.
+    #[test]
+    fn a_part_writes_only_its_blocks_or_streams_and_the_same_bits() {
+        for streams in [1, 3, 5, 16] {
+            let (rows, cols) = (64, 1000);
+            let (w, bias, xs) = fixture(rows, cols, streams);
+            let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
+            let m = Matrix::new(&w, &bias, rows, cols, Precision::F32);
+            let ld = m.ld();
+            let plan = Plan::new(streams, cols);
+            for path in KernelPath::available() {
+                let mut full = vec![0.0; streams * ld];
+                product(&m, &refs, &mut full, path);
+                let mut part = vec![f32::NAN; streams * ld];
+                // SAFETY: `part` holds every stream's row; this thread is the only user.
+                unsafe { product_part(&m, 1..3, &refs, part.as_mut_ptr(), path, plan) };
+                for s in 0..streams {
+                    for o in 0..ld {
+                        let v = part[s * ld + o];
+                        if (16..48).contains(&o) {
+                            assert_eq!(v, full[s * ld + o], "{path:?}");
+                        } else {
+                            assert!(v.is_nan(), "{path:?} wrote out[{s}][{o}]");
+                        }
+                    }
+                }
+                // By streams: the last streams only, same bits.
+                let from = streams / 2;
+                let mut part = vec![f32::NAN; streams * ld];
+                // SAFETY: as above; the pointer is at stream `from`'s row.
+                unsafe {
+                    let at = part.as_mut_ptr().add(from * ld);
+                    product_part(&m, 0..m.blocks(), &refs[from..], at, path, plan);
+                }
+                assert!(part[..from * ld].iter().all(|v| v.is_nan()), "{path:?}");
+                assert_eq!(part[from * ld..], full[from * ld..], "{path:?} {streams}");
+            }
+        }
     }
 }

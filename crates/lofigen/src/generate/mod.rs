@@ -19,7 +19,7 @@ use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig, SeedConvNet, WaveNet};
 pub use engine::Engine;
-pub use kernel::Precision;
+pub use kernel::{KernelPath, Precision};
 pub use sampler::{Sampler, Sampling};
 pub use wavenet::WaveNetEngine;
 

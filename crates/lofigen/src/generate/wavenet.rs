@@ -1,4 +1,4 @@
-//! The cached incremental generator for WaveNets: the same ring buffers, weight tiling and
+//! The cached incremental generator for WaveNets: the same ring buffers, packed weights and
 //! kernel as [`super::Engine`], composed into WaveNet's graph (embedding input, dilated gated
 //! residual layers, skip sum, output head). Each residual layer keeps only the two taps its
 //! kernel-2 dilated convolution reads, `dilation` steps apart, so a step costs one column per
@@ -7,45 +7,21 @@
 //! Everything is allocated in [`WaveNetEngine::new`]; [`WaveNetEngine::step`] allocates nothing.
 
 use super::engine::{ConvWeights, Ring, default_pool, product};
-use super::kernel::{Matrix, Precision, chunk_for};
+use super::kernel::{KernelPath, Matrix, Precision};
 use super::pool::SpinPool;
 use crate::model::WaveNet;
 
-/// One weight matrix and its bias, tiled for `streams` streams.
-struct Dense {
-    matrix: Matrix,
-    bias: Vec<f32>,
-}
-
-impl Dense {
-    fn new(
-        weight: &[f32],
-        bias: Vec<f32>,
-        cols: usize,
-        streams: usize,
-        precision: Precision,
-    ) -> Self {
-        let rows = bias.len();
-        let matrix = Matrix::new(weight, rows, cols, chunk_for(streams, cols), precision);
-        Self { matrix, bias }
-    }
-
-    fn from_conv(c: ConvWeights, streams: usize, precision: Precision) -> Self {
-        let cols = c.kernel * c.c_in;
-        Self::new(&c.weight, c.bias, cols, streams, precision)
-    }
-
-    fn rows(&self) -> usize {
-        self.bias.len()
-    }
+/// A convolution's packed matrix (with its bias): `rows x (kernel * c_in)`.
+fn dense(c: &ConvWeights, precision: Precision) -> Matrix {
+    Matrix::new(&c.weight, &c.bias, c.c_out, c.kernel * c.c_in, precision)
 }
 
 struct Layer {
     dilation: usize,
     /// `[2R][2R]`: both taps (older first) to the filter and gate halves.
-    dilated: Dense,
+    dilated: Matrix,
     /// `[R + S][R]`: the residual and skip 1×1 convolutions stacked, one product for both.
-    res_skip: Dense,
+    res_skip: Matrix,
     /// `[genres][2R]` bias inside the gate.
     genre: Vec<f32>,
 }
@@ -59,17 +35,17 @@ pub struct WaveNetEngine {
     input_kernel: usize,
     /// `[classes][R]`.
     embedding: Vec<f32>,
-    input: Dense,
+    input: Matrix,
     layers: Vec<Layer>,
-    head_hidden: Dense,
-    head_out: Dense,
+    head_hidden: Matrix,
+    head_out: Matrix,
     /// Genre of each stream.
     genre: Vec<usize>,
     /// `input_rings[stream]`: embedded inputs; `rings[layer * streams + stream]`: residuals.
     input_rings: Vec<Ring>,
     rings: Vec<Ring>,
-    // Scratch, `[stream][channel]` where a product reads it, `[channel][stream]` where one
-    // writes it.
+    // Scratch, all `[stream][channel]`; a product's output rows are `ld` long (its rows
+    // rounded up to the kernel's blocks).
     x: Vec<f32>,
     taps: Vec<f32>,
     h: Vec<f32>,
@@ -77,11 +53,12 @@ pub struct WaveNetEngine {
     rs: Vec<f32>,
     skip: Vec<f32>,
     hidden: Vec<f32>,
-    hidden_t: Vec<f32>,
+    /// The head's output, `[stream][ld]`.
+    head: Vec<f32>,
+    /// `[stream][class]`.
     logits: Vec<f32>,
-    partial: Vec<f32>,
     pool: Option<SpinPool>,
-    force_portable: bool,
+    path: KernelPath,
 }
 
 impl WaveNetEngine {
@@ -99,7 +76,7 @@ impl WaveNetEngine {
         let [_, r, input_kernel] = model.input.dims();
         let s = model.head_hidden.dims()[0];
         let classes = model.classes;
-        let input = Dense::from_conv(ConvWeights::from_layer(&model.input), b, precision);
+        let input = dense(&ConvWeights::from_layer(&model.input), precision);
         let mut rings = Vec::new();
         let layers: Vec<Layer> = model
             .layers
@@ -111,13 +88,14 @@ impl WaveNetEngine {
                 let skip = ConvWeights::from_layer(&l.skip);
                 let weight = [res.weight, skip.weight].concat();
                 let bias = [res.bias, skip.bias].concat();
+                let res_skip = Matrix::new(&weight, &bias, r + s, r, precision);
                 for st in 0..b {
                     rings.push(Ring::new(dilation + 1, r, st));
                 }
                 Layer {
                     dilation,
-                    dilated: Dense::from_conv(dilated, b, precision),
-                    res_skip: Dense::new(&weight, bias, r, b, precision),
+                    dilated: dense(&dilated, precision),
+                    res_skip,
                     genre: l.genre.as_ref().map_or_else(Vec::new, |g| {
                         g.weight
                             .val()
@@ -128,10 +106,10 @@ impl WaveNetEngine {
                 }
             })
             .collect();
-        let head_hidden =
-            Dense::from_conv(ConvWeights::from_layer(&model.head_hidden), b, precision);
-        let head_out = Dense::from_conv(ConvWeights::from_layer(&model.head_out), b, precision);
-        let widest = [2 * r, r + s, s, classes].into_iter().max().unwrap_or(1);
+        let head_hidden = dense(&ConvWeights::from_layer(&model.head_hidden), precision);
+        let head_out = dense(&ConvWeights::from_layer(&model.head_out), precision);
+        let ld_h = layers.first().map_or(2 * r, |l| l.dilated.ld());
+        let ld_rs = layers.first().map_or(r + s, |l| l.res_skip.ld());
         Self {
             streams: b,
             classes,
@@ -139,31 +117,43 @@ impl WaveNetEngine {
             s,
             input_kernel,
             embedding,
-            input,
             layers,
-            head_hidden,
-            head_out,
             genre: vec![0; b],
             input_rings: (0..b).map(|st| Ring::new(input_kernel, r, st)).collect(),
             rings,
-            x: vec![0.0; b * r],
+            x: vec![0.0; b * input.ld()],
             taps: vec![0.0; b * 2 * r],
-            h: vec![0.0; 2 * r * b],
+            h: vec![0.0; b * ld_h],
             a: vec![0.0; b * r],
-            rs: vec![0.0; (r + s) * b],
+            rs: vec![0.0; b * ld_rs],
             skip: vec![0.0; b * s],
-            hidden: vec![0.0; s * b],
-            hidden_t: vec![0.0; b * s],
-            logits: vec![0.0; classes * b],
-            partial: vec![0.0; widest * b * 8],
+            hidden: vec![0.0; b * head_hidden.ld()],
+            head: vec![0.0; b * head_out.ld()],
+            logits: vec![0.0; b * classes],
+            input,
+            head_hidden,
+            head_out,
             pool: default_pool(),
-            force_portable: false,
+            path: KernelPath::detect(),
         }
     }
 
     /// Use at most `threads` threads per product (1 = no threading).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.pool = (threads > 1).then(|| SpinPool::new(threads));
+        self
+    }
+
+    /// Run `path` instead of the fastest kernel this CPU has (for tests and benchmarks).
+    ///
+    /// # Panics
+    /// If this CPU cannot run `path` (see [`KernelPath::is_available`]).
+    pub fn with_kernel(mut self, path: KernelPath) -> Self {
+        assert!(
+            path.is_available(),
+            "kernel path {path:?} is not supported by this CPU"
+        );
+        self.path = path;
         self
     }
 
@@ -195,7 +185,7 @@ impl WaveNetEngine {
 
     /// Multiply-adds per generated sample per stream.
     pub fn macs_per_sample(&self) -> usize {
-        let dense = |d: &Dense| d.matrix.rows() * d.matrix.cols();
+        let dense = |d: &Matrix| d.rows() * d.cols();
         dense(&self.input)
             + self
                 .layers
@@ -218,7 +208,7 @@ impl WaveNetEngine {
         let (b, r, s) = (self.streams, self.r, self.s);
         assert_eq!(inputs.len(), b, "one input per stream");
         let pool = self.pool.as_ref();
-        let portable = self.force_portable;
+        let path = self.path;
 
         // Input: embed, then the causal input convolution over the last `input_kernel` inputs.
         for (st, &c) in inputs.iter().enumerate() {
@@ -230,23 +220,15 @@ impl WaveNetEngine {
             for (x, ring) in xs.iter_mut().zip(&self.input_rings) {
                 *x = ring.window();
             }
-            product(
-                pool,
-                &self.input.matrix,
-                &self.input.bias,
-                xs,
-                &mut self.h[..r * b],
-                &mut self.partial,
-                portable,
-            );
+            product(pool, &self.input, xs, &mut self.x, path);
         });
-        transpose(&self.h[..r * b], r, b, &mut self.x); // x: [stream][R]
+        let ld_x = self.input.ld(); // x: [stream][ld_x], channels 0..R
         self.skip.fill(0.0);
 
         for (li, layer) in self.layers.iter().enumerate() {
             let rings = &mut self.rings[li * b..(li + 1) * b];
             for (st, ring) in rings.iter_mut().enumerate() {
-                ring.push(self.x[st * r..(st + 1) * r].iter().copied());
+                ring.push(self.x[st * ld_x..st * ld_x + r].iter().copied());
                 // Kernel 2: the tap `dilation` steps back (the oldest column), then now.
                 let win = ring.window();
                 let taps = &mut self.taps[st * 2 * r..(st + 1) * 2 * r];
@@ -255,63 +237,36 @@ impl WaveNetEngine {
             }
             with_slices(b, |xs| {
                 stream_rows(&self.taps, 2 * r, xs);
-                product(
-                    pool,
-                    &layer.dilated.matrix,
-                    &layer.dilated.bias,
-                    xs,
-                    &mut self.h,
-                    &mut self.partial,
-                    portable,
-                );
+                product(pool, &layer.dilated, xs, &mut self.h, path);
             });
-            // Gate: h is [2R][stream]; a is [stream][R]. The genre's bias goes in first, so
-            // the gate loop itself has no branch and vectorises.
-            if !layer.genre.is_empty() {
-                for st in 0..b {
+            // Gate: h is [stream][ld_h] (filter, then gate halves); a is [stream][R]. The
+            // genre's bias goes in first, so the gate loop itself has no branch and vectorises.
+            let ld_h = layer.dilated.ld();
+            for st in 0..b {
+                let h = &mut self.h[st * ld_h..st * ld_h + 2 * r];
+                if !layer.genre.is_empty() {
                     let at = self.genre[st] * 2 * r;
-                    for (c, v) in layer.genre[at..at + 2 * r].iter().enumerate() {
-                        self.h[c * b + st] += v;
-                    }
+                    h.iter_mut()
+                        .zip(&layer.genre[at..at + 2 * r])
+                        .for_each(|(h, g)| *h += g);
                 }
-            }
-            if b == 1 {
-                let (f, q) = self.h.split_at(r);
-                for ((a, f), q) in self.a.iter_mut().zip(f).zip(q) {
+                let (f, q) = h.split_at(r);
+                for ((a, f), q) in self.a[st * r..(st + 1) * r].iter_mut().zip(f).zip(q) {
                     *a = gate(*f, *q);
-                }
-            } else {
-                for st in 0..b {
-                    for c in 0..r {
-                        self.a[st * r + c] = gate(self.h[c * b + st], self.h[(r + c) * b + st]);
-                    }
                 }
             }
             with_slices(b, |xs| {
                 stream_rows(&self.a, r, xs);
-                product(
-                    pool,
-                    &layer.res_skip.matrix,
-                    &layer.res_skip.bias,
-                    xs,
-                    &mut self.rs,
-                    &mut self.partial,
-                    portable,
-                );
+                product(pool, &layer.res_skip, xs, &mut self.rs, path);
             });
-            if b == 1 {
-                let (res, skip) = self.rs.split_at(r);
-                self.x.iter_mut().zip(res).for_each(|(x, v)| *x += v);
-                self.skip.iter_mut().zip(skip).for_each(|(x, v)| *x += v);
-            } else {
-                for st in 0..b {
-                    for c in 0..r {
-                        self.x[st * r + c] += self.rs[c * b + st];
-                    }
-                    for c in 0..s {
-                        self.skip[st * s + c] += self.rs[(r + c) * b + st];
-                    }
-                }
+            let ld_rs = layer.res_skip.ld();
+            for st in 0..b {
+                let rs = &self.rs[st * ld_rs..st * ld_rs + r + s];
+                let (res, skip) = rs.split_at(r);
+                let x = &mut self.x[st * ld_x..st * ld_x + r];
+                x.iter_mut().zip(res).for_each(|(x, v)| *x += v);
+                let sk = &mut self.skip[st * s..(st + 1) * s];
+                sk.iter_mut().zip(skip).for_each(|(x, v)| *x += v);
             }
         }
 
@@ -319,41 +274,21 @@ impl WaveNetEngine {
         self.skip.iter_mut().for_each(|v| *v = v.max(0.0));
         with_slices(b, |xs| {
             stream_rows(&self.skip, s, xs);
-            product(
-                pool,
-                &self.head_hidden.matrix,
-                &self.head_hidden.bias,
-                xs,
-                &mut self.hidden,
-                &mut self.partial,
-                portable,
-            );
+            product(pool, &self.head_hidden, xs, &mut self.hidden, path);
         });
-        transpose(&self.hidden, s, b, &mut self.hidden_t);
-        self.hidden_t.iter_mut().for_each(|v| *v = v.max(0.0));
+        self.hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+        let ld_hidden = self.head_hidden.ld();
         with_slices(b, |xs| {
-            stream_rows(&self.hidden_t, s, xs);
-            product(
-                pool,
-                &self.head_out.matrix,
-                &self.head_out.bias,
-                xs,
-                &mut self.logits,
-                &mut self.partial,
-                portable,
-            );
+            stream_rows(&self.hidden, ld_hidden, xs);
+            product(pool, &self.head_out, xs, &mut self.head, path);
         });
-        if b > 1 {
-            // [class][stream] -> [stream][class], through the (now free) hidden scratch.
-            let q = self.classes;
-            for st in 0..b {
-                for c in 0..q {
-                    self.partial[st * q + c] = self.logits[c * b + st];
-                }
-            }
-            self.logits.copy_from_slice(&self.partial[..q * b]);
+        let (q, ld_q) = (self.classes, self.head_out.ld());
+        if ld_q == q {
+            return &self.head;
         }
-        debug_assert_eq!(self.head_out.rows(), self.classes);
+        for st in 0..b {
+            self.logits[st * q..(st + 1) * q].copy_from_slice(&self.head[st * ld_q..][..q]);
+        }
         &self.logits
     }
 }
@@ -364,18 +299,9 @@ fn gate(f: f32, q: f32) -> f32 {
     fast_tanh(f) * (0.5 + 0.5 * fast_tanh(0.5 * q))
 }
 
-/// `dst[j][i] = src[i][j]` for a `rows x cols` `src`.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    for i in 0..rows {
-        for j in 0..cols {
-            dst[j * rows + i] = src[i * cols + j];
-        }
-    }
-}
-
 /// Point `xs[s]` at row `s` of the stream-major `buf` (rows of `width`).
 fn stream_rows<'a>(buf: &'a [f32], width: usize, xs: &mut [&'a [f32]]) {
-    for (x, row) in xs.iter_mut().zip(buf.chunks_exact(width)) {
+    for (x, row) in xs.iter_mut().zip(buf.chunks(width)) {
         *x = row;
     }
 }
