@@ -8,15 +8,30 @@ use std::time::Duration;
 
 use common::{keys, lofigen, lofigen_with_file_limit, metrics, prepared_corpus, write};
 
-const EPOCHS: usize = 30;
+const EPOCHS: usize = 60;
 
-/// Small, but slow enough (~0.1 s an epoch) that kills land inside training.
+/// Small; the kills are timed by the run's own progress, not by the clock, so that a faster
+/// machine or kernel cannot finish the run before they land.
 fn config() -> String {
+    config_epochs(EPOCHS)
+}
+
+/// [`config`] with another epoch count.
+fn config_epochs(epochs: usize) -> String {
     common::TINY_CONFIG
         .replace("channels = 4, kernel = 8", "channels = 16, kernel = 32")
         .replace("kernel = 8 }", "kernel = 32 }")
-        .replace("epochs = 2", &format!("epochs = {EPOCHS}"))
+        .replace("epochs = 2", &format!("epochs = {epochs}"))
         .replace("max_windows_per_epoch = 8", "max_windows_per_epoch = 48")
+}
+
+/// The newest epoch with a finished checkpoint (0: none).
+fn newest_epoch(run: &std::path::Path) -> usize {
+    checkpoint_entries(run)
+        .iter()
+        .filter_map(|n| n.strip_prefix("epoch-")?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 fn spawn_train(dir: &std::path::Path, resume: bool) -> std::process::Child {
@@ -53,10 +68,20 @@ fn kill_9_at_several_moments_then_resume_loses_nothing() {
     let d = dir.path();
     prepared_corpus(d);
     write(d, "tiny.toml", &config());
-    // Kill the first attempt early, then each resumed attempt a little later.
+    // Each attempt is killed once it has saved one more epoch than it started from, after a
+    // different short delay each time: in the next epoch's training, during a save, or at once.
     let mut interrupted = 0;
-    for delay_ms in [150u64, 400, 90, 700, 250] {
-        let mut child = spawn_train(d, d.join("runs/k/config.toml").exists());
+    for delay_ms in [0u64, 7, 2, 13, 4] {
+        let run = d.join("runs/k");
+        let start = newest_epoch(&run);
+        let mut child = spawn_train(d, run.join("config.toml").exists());
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while newest_epoch(&run) <= start
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {
             interrupted += 1;
@@ -116,11 +141,7 @@ fn ctrl_c_stops_cleanly_after_saving() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     prepared_corpus(d);
-    write(
-        d,
-        "tiny.toml",
-        &config().replace("epochs = 30", "epochs = 100000"),
-    );
+    write(d, "tiny.toml", &config_epochs(100000));
     let child = spawn_train(d, false);
     std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
@@ -181,16 +202,8 @@ fn full_disk_mid_checkpoint_keeps_the_last_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     prepared_corpus(d);
-    write(
-        d,
-        "one.toml",
-        &config().replace("epochs = 30", "epochs = 1"),
-    );
-    write(
-        d,
-        "three.toml",
-        &config().replace("epochs = 30", "epochs = 3"),
-    );
+    write(d, "one.toml", &config_epochs(1));
+    write(d, "three.toml", &config_epochs(3));
     lofigen(d, &train_args("one.toml", false)).ok();
     let run = d.join("runs/f");
     let first = std::fs::read(run.join("checkpoints/epoch-0001/model.bpk")).unwrap();
@@ -243,11 +256,7 @@ fn full_disk_at_the_first_checkpoint_leaves_no_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     prepared_corpus(d);
-    write(
-        d,
-        "two.toml",
-        &config().replace("epochs = 30", "epochs = 2"),
-    );
+    write(d, "two.toml", &config_epochs(2));
     // 1 KiB: config.toml fits, the model weights (about 4 KiB) do not.
     let Some(full) = lofigen_with_file_limit(d, 1, &train_args("two.toml", false)) else {
         eprintln!("skipped: bash is needed to lower the file size limit");
