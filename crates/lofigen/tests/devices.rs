@@ -16,27 +16,13 @@ use lofigen::train::{TrainObserver, TrainOptions, TrainState, files, train};
 mod common;
 
 fn tiny(batch: usize) -> RunConfig {
-    let mut c = RunConfig::from_toml_str(
-        r#"
-        [model]
-        family = "seed"
-        layers = [ { channels = 8, kernel = 16 }, { channels = 8, kernel = 16 }, { channels = 1, kernel = 16 } ]
-        [data]
-        window_samples = 1024
-        [train]
-        learning_rate = 3e-3
-        epochs = 2
-        seed = 5
-        "#,
-        "tiny.toml".as_ref(),
-    )
-    .unwrap();
+    let mut c = common::tiny_seed();
     c.train.batch_size = batch;
     c
 }
 
 fn tracks() -> Vec<Track> {
-    vec![common::demo_track(2.0, 8.0)]
+    common::tiny_tracks()
 }
 
 /// Records the loss of every step.

@@ -14,27 +14,13 @@ use lofigen::train::{
 mod common;
 
 fn tiny(epochs: usize) -> RunConfig {
-    let mut c = RunConfig::from_toml_str(
-        r#"
-        [model]
-        family = "seed"
-        layers = [ { channels = 8, kernel = 16 }, { channels = 8, kernel = 16 }, { channels = 1, kernel = 16 } ]
-        [data]
-        window_samples = 1024
-        [train]
-        learning_rate = 3e-3
-        batch_size = 4
-        seed = 5
-        "#,
-        "tiny.toml".as_ref(),
-    )
-    .unwrap();
+    let mut c = common::tiny_seed();
     c.train.epochs = epochs;
     c
 }
 
 fn tracks() -> Vec<Track> {
-    vec![common::demo_track(2.0, 8.0)]
+    common::tiny_tracks()
 }
 
 fn run(dir: &Path, config: &RunConfig, resume: bool) -> lofigen::train::TrainState {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen_audio::{Clip, load_mono_8k};
 
@@ -36,4 +37,30 @@ pub fn demo_track(start_s: f64, seconds: f64) -> Track {
         label: "lofi".into(),
         clip: Clip::new(clip.samples[a..b].to_vec(), 8000),
     }
+}
+
+/// A three-layer seed model small enough to train in well under a second: 1024-sample
+/// windows, batch 4, two epochs (callers change what they vary).
+pub fn tiny_seed() -> RunConfig {
+    RunConfig::from_toml_str(
+        r#"
+        [model]
+        family = "seed"
+        layers = [ { channels = 8, kernel = 16 }, { channels = 8, kernel = 16 }, { channels = 1, kernel = 16 } ]
+        [data]
+        window_samples = 1024
+        [train]
+        learning_rate = 3e-3
+        batch_size = 4
+        epochs = 2
+        seed = 5
+        "#,
+        "tiny.toml".as_ref(),
+    )
+    .unwrap()
+}
+
+/// Two seconds into the bundled clip, 8 seconds of it: the one track the training tests use.
+pub fn tiny_tracks() -> Vec<Track> {
+    vec![demo_track(2.0, 8.0)]
 }
