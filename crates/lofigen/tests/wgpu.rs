@@ -29,30 +29,17 @@ fn wgpu() -> Device {
         }
         Err(e) => panic!(
             "the wgpu tests need a Vulkan (or Metal, DX12) driver and found none: {e}. \
-             CI installs mesa-vulkan-drivers (scripts/setup.sh)"
+             scripts/test-gpu.sh installs mesa-vulkan-drivers"
         ),
     }
 }
 
 fn seed_config() -> RunConfig {
-    RunConfig::from_toml_str(
-        r#"
-        [model]
-        family = "seed"
-        layers = [ { channels = 8, kernel = 16 }, { channels = 8, kernel = 16 }, { channels = 1, kernel = 16 } ]
-        [data]
-        window_samples = 1024
-        [train]
-        learning_rate = 3e-3
-        batch_size = 4
-        epochs = 1
-        seed = 5
-        max_windows_per_epoch = 24
-        max_valid_windows = 8
-        "#,
-        "tiny.toml".as_ref(),
-    )
-    .unwrap()
+    let mut c = common::tiny_seed();
+    c.train.epochs = 1;
+    c.train.max_windows_per_epoch = Some(24);
+    c.train.max_valid_windows = Some(8);
+    c
 }
 
 fn wavenet_config() -> RunConfig {
