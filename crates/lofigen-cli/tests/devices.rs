@@ -28,20 +28,7 @@ fn an_unknown_device_is_a_clear_error() {
 fn cuda_without_the_feature_names_the_feature_to_build_with() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    prepared_corpus(d);
-    write(d, "tiny.toml", TINY_CONFIG);
-    let args = [
-        "--config",
-        "tiny.toml",
-        "--data",
-        "corpus",
-        "--run",
-        "runs/a",
-        "--device",
-        "cuda:1",
-    ];
-    lofigen(d, &[&["train"], &args[..]].concat())
-        .fails_with(&["device `cuda:1`", "--features cuda"]);
+    train_tiny(d, "a", &["--device", "cuda:1"]).fails_with(&["device `cuda:1`", "--features cuda"]);
     assert!(!d.join("runs/a").exists(), "a refused run left a folder");
     lofigen(d, &["bench", "train", "--device", "cuda", "--steps", "1"])
         .fails_with(&["--features cuda"]);
@@ -68,23 +55,10 @@ fn auto_says_which_device_it_picked_and_run_json_records_it() {
 fn two_devices_train_data_parallel_with_the_single_device_steps() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    prepared_corpus(d);
-    write(d, "tiny.toml", TINY_CONFIG);
-    let train = |run: &str, extra: &[&str]| {
-        let base = [
-            "train",
-            "--config",
-            "tiny.toml",
-            "--data",
-            "corpus",
-            "--run",
-            run,
-        ];
-        lofigen(d, &[&base[..], extra].concat()).ok()
-    };
+    let train = |run: &str, extra: &[&str]| train_tiny(d, run, extra).ok();
     // TINY_CONFIG: batch 4, 8 windows per epoch, 2 epochs.
-    let one = train("runs/one", &["--device", "cpu"]);
-    let two = train("runs/two", &["--devices", "cpu,cpu", "--batch-size", "2"]);
+    let one = train("one", &["--device", "cpu"]);
+    let two = train("two", &["--devices", "cpu,cpu", "--batch-size", "2"]);
     one.stdout_has(&["4 steps"]);
     two.stdout_has(&["4 steps"])
         .stderr_has(&["on cpu (flex), cpu (flex)"]);
@@ -128,25 +102,8 @@ fn device_and_devices_together_are_refused() {
 fn mixed_precision_on_the_cpu_says_it_needs_a_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    prepared_corpus(d);
-    write(d, "tiny.toml", TINY_CONFIG);
-    lofigen(
-        d,
-        &[
-            "train",
-            "--config",
-            "tiny.toml",
-            "--data",
-            "corpus",
-            "--run",
-            "runs/a",
-            "--device",
-            "cpu",
-            "--precision",
-            "bf16",
-        ],
-    )
-    .fails_with(&["train.precision", "needs a GPU backend"]);
+    train_tiny(d, "a", &["--device", "cpu", "--precision", "bf16"])
+        .fails_with(&["train.precision", "needs a GPU backend"]);
     assert!(!d.join("runs/a").exists());
 }
 

@@ -234,6 +234,13 @@ pub fn prepared_corpus(dir: &Path) -> PathBuf {
 
 /// `tiny.toml` in `dir`, and a prepared corpus; then `lofigen train` into `runs/<name>`.
 pub fn trained_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    train_tiny(dir, name, extra).ok();
+    dir.join("runs").join(name)
+}
+
+/// `lofigen train` of `tiny.toml` on `corpus/` into `runs/<name>` with `extra` arguments
+/// (both written first if missing); the result is not checked.
+pub fn train_tiny(dir: &Path, name: &str, extra: &[&str]) -> Run {
     if !dir.join("tiny.toml").exists() {
         write(dir, "tiny.toml", TINY_CONFIG);
     }
@@ -251,8 +258,7 @@ pub fn trained_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
         &run,
     ];
     args.extend_from_slice(extra);
-    lofigen(dir, &args).ok();
-    dir.join(run)
+    lofigen(dir, &args)
 }
 
 /// `metrics.csv` of a run as `(epoch, split, loss)` rows, checking its header.
