@@ -156,7 +156,14 @@ impl TrainOptions {
 
 /// MSE between prediction and target, as a 1-element tensor.
 fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
-    (pred - target).powi_scalar(2).mean()
+    // Flattened first: on WGPU, burn 0.22.1's fusion pairs the elements of a conv1d output
+    // and a `[batch, 1, time]` target wrongly when a subtraction, a square and a reduction
+    // are fused (found by tests/wgpu.rs: 10-80% off; plain sums come out right). On one
+    // axis it is exact, and on the CPU the reshape is free.
+    let n = pred.shape().num_elements();
+    (pred.reshape([n]) - target.reshape([n]))
+        .powi_scalar(2)
+        .mean()
 }
 
 /// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy

@@ -117,6 +117,28 @@ fn the_wgpu_device_is_a_gpu_backend_and_records_itself() {
 }
 
 #[test]
+fn a_seed_gives_the_same_initial_weights_on_wgpu_as_on_the_cpu() {
+    // Every backend has its own RNG; the weights are drawn on the CPU so that a seeded run
+    // starts from the same point everywhere.
+    // The whole record as burnpack bytes: every parameter's path, id and data.
+    let weights = |model: Model| -> Vec<u8> {
+        model
+            .into_record()
+            .into_bytes()
+            .expect("a record serialises")
+            .to_vec()
+    };
+    for config in [seed_config(), wavenet_config()] {
+        let (cpu, gpu) = (lofigen::cpu_device().autodiff(), wgpu().autodiff());
+        let a = weights(config.model.init_seeded(9, &cpu));
+        let b = weights(config.model.init_seeded(9, &gpu));
+        assert_eq!(a, b, "{}: seeded weights differ", config.model.family());
+        let c = weights(config.model.init_seeded(10, &gpu));
+        assert_ne!(a, c, "another seed gives the same weights");
+    }
+}
+
+#[test]
 fn seed_model_trains_on_wgpu_with_the_cpu_losses() {
     let dir = tempfile::tempdir().unwrap();
     let config = seed_config();

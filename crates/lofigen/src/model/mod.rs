@@ -45,20 +45,28 @@ impl ModelConfig {
         }
     }
 
-    /// Build the model with weights drawn from `seed`: the same seed gives the same weights.
+    /// Build the model with weights drawn from `seed`: the same seed gives the same weights,
+    /// on every backend.
     ///
-    /// The backend's RNG is global to the process, so seeding and drawing happen under one
-    /// lock; two models initialised at once on different threads would otherwise interleave
-    /// their draws.
+    /// Each backend has its own RNG, so the weights are always drawn on the Flex CPU backend
+    /// and then loaded onto `device`; a run seeded alike starts alike on a GPU. The CPU RNG is
+    /// global to the process, so seeding and drawing happen under one lock; two models
+    /// initialised at once on different threads would otherwise interleave their draws.
     pub fn init_seeded(&self, seed: u64, device: &Device) -> Model {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        device.seed(seed);
-        // burn draws parameters lazily, at first use; materialise them here, under the lock,
-        // or the draws would happen later, interleaved with other threads'.
-        let model = self.init(device);
-        let record = model.clone().into_record();
-        model.load_record(record).map(&mut PathParamIds::default())
+        let record = {
+            let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+            let cpu = crate::cpu_device();
+            cpu.seed(seed);
+            // burn draws parameters lazily, at first use; `into_record` reads every one, so
+            // the draws all happen here, under the lock.
+            self.init(&cpu).into_record()
+        };
+        // Loading replaces each lazy parameter before it is drawn, so `device`'s own RNG is
+        // never touched; the parameters keep `device`'s autodiff setting.
+        self.init(device)
+            .load_record(record)
+            .map(&mut PathParamIds::default())
     }
 
     /// Build the model on `device` (weights drawn from the device's RNG as it stands).
