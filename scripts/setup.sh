@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine lacks to build and run lofigen: pkg-config and
-# fontconfig (plotters finds fonts through it for the plot labels) and one font.
+# Installs what a fresh Debian machine lacks to build, run and test lofigen: pkg-config and
+# fontconfig (plotters finds fonts through it for the plot labels), one font, and the Vulkan
+# loader with Mesa's software driver (lavapipe), on which the WGPU backend's tests run.
 set -euo pipefail
 need=()
-for pkg in pkg-config libfontconfig1-dev fonts-dejavu-core; do
+for pkg in pkg-config libfontconfig1-dev fonts-dejavu-core libvulkan1 mesa-vulkan-drivers; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

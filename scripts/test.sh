@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up, lint gates, then every test (release build: the deep-learning crates are too slow
-# unoptimised, and one profile means one build). The GPU backends have their own script,
-# scripts/test-gpu.sh (not yet part of CI: see issue #8's note).
+# unoptimised, and one profile means one build), then the GPU backends' part
+# (scripts/test-gpu.sh: both GPU features linted, the WGPU tests on a software Vulkan driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }
@@ -12,4 +12,5 @@ step clippy
 cargo clippy --release --workspace --all-targets -- -D warnings
 step tests
 cargo test --release --workspace
+LOFIGEN_SETUP_DONE=1 bash scripts/test-gpu.sh
 step "done"

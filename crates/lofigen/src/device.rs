@@ -133,6 +133,7 @@ fn cpu() -> ComputeDevice {
     named(Device::flex())
 }
 
+#[cfg(not(all(feature = "cuda", feature = "wgpu")))]
 fn not_compiled(spec: &str, feature: &str) -> Error {
     Error::Device {
         spec: spec.to_string(),

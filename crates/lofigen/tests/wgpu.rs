@@ -29,7 +29,7 @@ fn wgpu() -> Device {
         }
         Err(e) => panic!(
             "the wgpu tests need a Vulkan (or Metal, DX12) driver and found none: {e}. \
-             scripts/test-gpu.sh installs mesa-vulkan-drivers"
+             scripts/setup.sh installs mesa-vulkan-drivers"
         ),
     }
 }
