@@ -3,7 +3,8 @@
 use burn::prelude::*;
 use lofigen::RunConfig;
 use lofigen::generate::{
-    Engine, KernelPath, Precision, engine_generate, full_forward, naive_generate,
+    AudioStream, Engine, GenerateOptions, KernelPath, Precision, engine_generate, full_forward,
+    generate, naive_generate,
 };
 use lofigen::model::{Model, SeedConvNet};
 
@@ -100,6 +101,37 @@ fn closed_loop_generation_equals_the_naive_generator() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "max diff {worst}");
+}
+
+#[test]
+fn a_stream_read_in_chunks_equals_generate_and_the_batch_generator() {
+    let device = lofigen::cpu_device();
+    let config = RunConfig::preset("seed4").unwrap();
+    let model = config.model.init_seeded(11, &device);
+    let Model::Seed(m) = &model else {
+        unreachable!()
+    };
+    let seed = &common::demo_clip().samples[6000..9000];
+    let opts = GenerateOptions {
+        seconds: 0.25,
+        ..Default::default()
+    };
+    let whole = generate(&model, seed, &opts).samples;
+    assert_eq!(whole.len(), 2000);
+    assert!(
+        whole.iter().any(|&x| x != whole[0]),
+        "a constant output proves little"
+    );
+    let mut stream = AudioStream::new(&model, seed, &opts);
+    let mut chunked = Vec::new();
+    for n in [1, 999, 3, 997] {
+        let mut chunk = vec![f32::NAN; n];
+        stream.fill(&mut chunk);
+        chunked.extend(chunk);
+    }
+    assert_eq!(whole, chunked);
+    let mut engine = Engine::from_seed(m, 1, Precision::F32);
+    assert_eq!(whole, engine_generate(&mut engine, &[seed], 2000)[0]);
 }
 
 #[test]

@@ -8,8 +8,8 @@ use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
 use lofigen::generate::{
-    GenerateOptions, KernelPath, Precision, Sampler, Sampling, WaveNetEngine, full_logits,
-    generate, genre_index, wavenet_generate,
+    AudioStream, GenerateOptions, KernelPath, Precision, Sampler, Sampling, WaveNetEngine,
+    full_logits, generate, genre_index, wavenet_generate,
 };
 use lofigen::model::{Model, WaveNet};
 use lofigen::train::{TrainOptions, load_trained, nats_to_bits, resolve_genres, train};
@@ -159,6 +159,45 @@ fn sampling_with_a_fixed_seed_is_reproducible() {
     assert_eq!(a.samples.len(), 800);
     assert_eq!(a.samples, b.samples, "same seed, same audio");
     assert_ne!(a.samples, c.samples, "another seed, other audio");
+}
+
+#[test]
+fn a_stream_read_in_chunks_equals_generate_and_the_batch_generator() {
+    let device = lofigen::cpu_device();
+    let config = tiny("[]");
+    let model = config.model.init_seeded(8, &device);
+    let Model::WaveNet(m) = &model else {
+        unreachable!()
+    };
+    let seed = &common::demo_clip().samples[4000..5000];
+    let opts = GenerateOptions {
+        seconds: 0.2,
+        sampling: Sampling {
+            seed: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let whole = generate(&model, seed, &opts).samples;
+    assert_eq!(whole.len(), 1600);
+    // The stream in uneven chunks, down to one sample.
+    let mut stream = AudioStream::new(&model, seed, &opts);
+    let mut chunked = Vec::new();
+    for n in [1, 7, 333, 1, 1258] {
+        let mut chunk = vec![f32::NAN; n];
+        stream.fill(&mut chunk);
+        chunked.extend(chunk);
+    }
+    assert_eq!(whole, chunked);
+    // The multi-stream generator the benches use, one stream of it.
+    let mut engine = WaveNetEngine::new(m, 1, Precision::F32);
+    let mut sampler = [Sampler::new(opts.sampling.clone(), 256)];
+    let seed_classes: Vec<usize> = seed.iter().map(|&x| mulaw::encode(x, 256)).collect();
+    let batch: Vec<f32> = wavenet_generate(&mut engine, &mut sampler, &[&seed_classes], 1600)[0]
+        .iter()
+        .map(|&c| mulaw::decode(c, 256))
+        .collect();
+    assert_eq!(whole, batch);
 }
 
 /// Records the loss of every step.

@@ -215,34 +215,96 @@ pub fn wavenet_generate(
     outs
 }
 
-/// Generate `opts.seconds` of audio from a trained model, continuing `seed`.
+/// Generate `opts.seconds` of audio from a trained model, continuing `seed`: an
+/// [`AudioStream`] read for that long.
 pub fn generate(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Clip {
     let samples = (opts.seconds * f64::from(SAMPLE_RATE_HZ)).round() as usize;
-    let out = match model {
-        Model::Seed(m) => {
-            let mut engine = Engine::from_seed(m, 1, opts.precision);
-            engine_generate(&mut engine, &[seed], samples)
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-        }
-        Model::WaveNet(m) => {
-            let mut engine = WaveNetEngine::new(m, 1, opts.precision);
-            engine.set_genre(0, opts.genre);
-            let q = m.classes;
-            let seed: Vec<usize> = seed
-                .iter()
-                .map(|&x| lofigen_audio::mulaw::encode(x, q))
-                .collect();
-            let mut sampler = [Sampler::new(opts.sampling.clone(), q)];
-            wavenet_generate(&mut engine, &mut sampler, &[&seed], samples)
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| lofigen_audio::mulaw::decode(c, q))
-                .collect()
-        }
-    };
+    let mut out = vec![0.0; samples];
+    AudioStream::new(model, seed, opts).fill(&mut out);
     Clip::new(out, SAMPLE_RATE_HZ)
+}
+
+/// Endless audio from a trained model: the cached engine fed its own output, continuing a
+/// seed, read in chunks of any size. The samples do not depend on how it is chunked.
+pub struct AudioStream {
+    source: Source,
+}
+
+enum Source {
+    /// A regressing model: the next sample is the prediction, clamped to [-1, 1].
+    Seed { engine: Engine, next: f32 },
+    /// A classifying model: the next class is drawn from the logits.
+    WaveNet {
+        engine: WaveNetEngine,
+        sampler: Sampler,
+        next: usize,
+    },
+}
+
+impl AudioStream {
+    /// Prime the engine with `seed` (at least one sample). `opts.seconds` is not used: the
+    /// stream has no end.
+    pub fn new(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Self {
+        assert!(!seed.is_empty(), "a stream continues a non-empty seed");
+        let source = match model {
+            Model::Seed(m) => {
+                let mut engine = Engine::from_seed(m, 1, opts.precision);
+                let mut next = [0.0];
+                engine.prefill(&[seed], &mut next);
+                Source::Seed {
+                    engine,
+                    next: next[0],
+                }
+            }
+            Model::WaveNet(m) => {
+                let mut engine = WaveNetEngine::new(m, 1, opts.precision);
+                engine.set_genre(0, opts.genre);
+                let q = m.classes;
+                let mut sampler = Sampler::new(opts.sampling.clone(), q);
+                // Only the receptive field's worth of the seed can reach the first sample.
+                let from = seed.len().saturating_sub(engine.receptive_field());
+                let classes: Vec<usize> = seed[from..]
+                    .iter()
+                    .map(|&x| lofigen_audio::mulaw::encode(x, q))
+                    .collect();
+                let (last, history) = classes.split_last().expect("the seed is not empty");
+                for &c in history {
+                    engine.step(&[c]);
+                }
+                let next = sampler.sample(engine.step(&[*last]));
+                Source::WaveNet {
+                    engine,
+                    sampler,
+                    next,
+                }
+            }
+        };
+        Self { source }
+    }
+
+    /// Write the next `out.len()` samples.
+    pub fn fill(&mut self, out: &mut [f32]) {
+        match &mut self.source {
+            Source::Seed { engine, next } => {
+                let mut pred = [0.0];
+                for o in out {
+                    let x = next.clamp(-1.0, 1.0);
+                    *o = x;
+                    engine.step(&[x], &mut pred);
+                    *next = pred[0];
+                }
+            }
+            Source::WaveNet {
+                engine,
+                sampler,
+                next,
+            } => {
+                let q = engine.classes();
+                for o in out {
+                    *o = lofigen_audio::mulaw::decode(*next, q);
+                    *next = sampler.sample(engine.step(&[*next]));
+                }
+            }
+        }
+    }
 }
