@@ -8,8 +8,8 @@ use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
 use lofigen::generate::{
-    AudioStream, GenerateOptions, KernelPath, Precision, Sampler, Sampling, WaveNetEngine,
-    full_logits, generate, genre_index, wavenet_generate,
+    AudioStream, GenerateOptions, KernelPath, Precision, Sampler, Sampling, SeedAudio,
+    WaveNetEngine, full_logits, generate, genre_index, seed_samples, wavenet_generate,
 };
 use lofigen::model::{Model, WaveNet};
 use lofigen::train::{TrainOptions, load_trained, nats_to_bits, resolve_genres, train};
@@ -198,6 +198,26 @@ fn a_stream_read_in_chunks_equals_generate_and_the_batch_generator() {
         .map(|&c| mulaw::decode(c, 256))
         .collect();
     assert_eq!(whole, batch);
+}
+
+#[test]
+fn a_seed_clip_is_brought_to_the_level_the_model_trained_at() {
+    let clip = common::demo_clip();
+    let quiet = lofigen_audio::Clip::new(
+        clip.samples[4000..12000].iter().map(|x| x * 0.01).collect(),
+        8000,
+    );
+    let mut config = tiny("[]");
+    assert!(config.data.normalize_loudness);
+    let seed = seed_samples(&config, &SeedAudio::Clip(quiet.clone())).unwrap();
+    let rms = lofigen_audio::Clip::new(seed, 8000).rms();
+    assert!(
+        (rms - lofigen::data::NORMALIZED_RMS).abs() < 1e-3,
+        "seed RMS {rms}"
+    );
+    config.data.normalize_loudness = false;
+    let raw = seed_samples(&config, &SeedAudio::Clip(quiet.clone())).unwrap();
+    assert_eq!(raw, quiet.samples);
 }
 
 /// Records the loss of every step.

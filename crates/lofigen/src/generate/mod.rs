@@ -100,6 +100,11 @@ pub fn seed_samples(config: &RunConfig, seed: &SeedAudio) -> Result<Vec<f32>> {
             path: "seed audio".into(),
             problem: "is empty".into(),
         }),
+        // At the level the model trained on: a quiet seed would otherwise start it off in a
+        // corner of the mu-law range it rarely saw.
+        SeedAudio::Clip(c) if config.data.normalize_loudness => {
+            Ok(crate::data::normalize_loudness(c).samples)
+        }
         SeedAudio::Clip(c) => Ok(c.samples.clone()),
         SeedAudio::TestSplit(tracks) => {
             let splits = split_tracks(tracks, &config.data)?;
