@@ -75,18 +75,68 @@ pub fn write_wav_int(
     write_atomically(path, spec, |w| {
         for i in 0..frames {
             for ch in channels {
-                let x = ch[i];
-                let x = if x.is_nan() {
-                    0.0
-                } else {
-                    f64::from(x.clamp(-1.0, 1.0))
-                };
-                let v = (x * scale).round().clamp(lo, hi) as i32;
-                w.write_sample(v)?;
+                w.write_sample(quantize(ch[i], scale, lo, hi))?;
             }
         }
         Ok(())
     })
+}
+
+/// `x` clamped to [-1, 1] (NaN as 0), scaled by `scale` and rounded into `[lo, hi]`.
+fn quantize(x: f32, scale: f64, lo: f64, hi: f64) -> i32 {
+    let x = if x.is_nan() {
+        0.0
+    } else {
+        f64::from(x.clamp(-1.0, 1.0))
+    };
+    (x * scale).round().clamp(lo, hi) as i32
+}
+
+/// 16-bit mono WAV written as it is produced, to a writer that need not seek (a pipe to a
+/// player). The header goes first: with the length when it is known, else with the largest
+/// length a WAV can state, which is how players read an open-ended stream. Samples are
+/// converted as [`write_wav16`] converts them.
+pub struct WavStream<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> WavStream<W> {
+    /// Write the header for `frames` samples (`None`: no end) at `sample_rate`.
+    pub fn new(mut out: W, sample_rate: u32, frames: Option<u32>) -> std::io::Result<Self> {
+        // Sizes a WAV cannot hold saturate, like the open-ended stream's, to a whole number
+        // of frames (readers check that).
+        let data = frames.map_or(u32::MAX, |f| f.saturating_mul(2)) & !1;
+        let mut h = Vec::with_capacity(44);
+        h.extend_from_slice(b"RIFF");
+        h.extend_from_slice(&data.saturating_add(36).to_le_bytes());
+        h.extend_from_slice(b"WAVEfmt ");
+        h.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+        h.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        h.extend_from_slice(&1u16.to_le_bytes()); // mono
+        h.extend_from_slice(&sample_rate.to_le_bytes());
+        h.extend_from_slice(&sample_rate.saturating_mul(2).to_le_bytes()); // bytes per second
+        h.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+        h.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+        h.extend_from_slice(b"data");
+        h.extend_from_slice(&data.to_le_bytes());
+        out.write_all(&h)?;
+        Ok(Self {
+            out,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Append samples and flush them, so a player hears them now.
+    pub fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
+        self.buf.clear();
+        for &x in samples {
+            let v = quantize(x, 32768.0, -32768.0, 32767.0) as i16;
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+        self.out.write_all(&self.buf)?;
+        self.out.flush()
+    }
 }
 
 /// Validates the channel layout and returns the number of frames.
@@ -220,6 +270,35 @@ fn hound_to_io(e: hound::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_wav_reads_back_as_the_file_writer_writes_it() {
+        let samples: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.05).sin() * 1.2).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.wav");
+        write_wav16(&file, &Clip::new(samples.clone(), 8000)).unwrap();
+        // Known length: the same bytes as the file writer's, whatever the chunking.
+        let mut stream = WavStream::new(Vec::new(), 8000, Some(1000)).unwrap();
+        stream.write(&samples[..1]).unwrap();
+        stream.write(&samples[1..]).unwrap();
+        assert_eq!(stream.out, std::fs::read(&file).unwrap());
+        // Open-ended: a reader takes it, and gets the same samples.
+        let mut open = WavStream::new(Vec::new(), 8000, None).unwrap();
+        open.write(&samples).unwrap();
+        let reader = hound::WavReader::new(std::io::Cursor::new(open.out)).unwrap();
+        assert_eq!(reader.spec().sample_rate, 8000);
+        let a: Vec<i16> = reader
+            .into_samples()
+            .take(1000)
+            .map(|s| s.unwrap())
+            .collect();
+        let b: Vec<i16> = hound::WavReader::open(&file)
+            .unwrap()
+            .into_samples()
+            .map(|s| s.unwrap())
+            .collect();
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn rejects_bad_requests_with_the_path_in_the_message() {
