@@ -235,6 +235,9 @@ pub struct AudioStream {
     source: Source,
 }
 
+// One per stream, built once and never moved in a loop: the sampler's RNG state making one
+// variant larger costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     /// A regressing model: the next sample is the prediction, clamped to [-1, 1].
     Seed { engine: Engine, next: f32 },
