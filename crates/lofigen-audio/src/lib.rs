@@ -38,7 +38,9 @@ pub use clip::Clip;
 pub use decode::{DecodeReport, load_mono, load_mono_8k};
 pub use error::AudioError;
 pub use resample::{StreamResampler, resample};
-pub use wav::{WavStream, write_wav_f32, write_wav_int, write_wav16};
+pub use wav::{
+    MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_from,
+};
 
 use std::path::Path;
 

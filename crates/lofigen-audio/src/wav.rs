@@ -23,6 +23,54 @@ pub fn write_wav16(path: &Path, clip: &Clip) -> Result<(), AudioError> {
     )
 }
 
+/// The most 16-bit mono samples one WAV can hold (its sizes are 32-bit): about 74 hours at
+/// 8 kHz.
+pub const MAX_WAV16_FRAMES: usize = (u32::MAX as usize - 44) / 2;
+
+/// Writes `frames` samples of mono 16-bit PCM WAV at `sample_rate`, atomically, asking `fill`
+/// for them a chunk at a time, so that a long clip never sits in memory. Samples are converted
+/// as [`write_wav16`] converts them.
+pub fn write_wav16_from(
+    path: &Path,
+    sample_rate: u32,
+    frames: usize,
+    mut fill: impl FnMut(&mut [f32]),
+) -> Result<(), AudioError> {
+    let invalid = |reason: String| AudioError::InvalidInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if sample_rate == 0 {
+        return Err(invalid("sample rate 0".into()));
+    }
+    if frames > MAX_WAV16_FRAMES {
+        return Err(invalid(format!(
+            "{frames} samples do not fit in one WAV (at most {MAX_WAV16_FRAMES}, {:.1} hours at \
+             {sample_rate} Hz)",
+            MAX_WAV16_FRAMES as f64 / f64::from(sample_rate) / 3600.0
+        )));
+    }
+    let spec = WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: SampleFormat::Int,
+    };
+    write_atomically(path, spec, |w| {
+        let mut buf = vec![0.0f32; 4096];
+        let mut left = frames;
+        while left > 0 {
+            let n = left.min(buf.len());
+            fill(&mut buf[..n]);
+            for &x in &buf[..n] {
+                w.write_sample(quantize(x, 32768.0, -32768.0, 32767.0) as i16)?;
+            }
+            left -= n;
+        }
+        Ok(())
+    })
+}
+
 /// Writes 32-bit float WAV with one entry of `channels` per channel (all the same length),
 /// atomically. Samples are written as they are (no clamping: float WAV can hold any value).
 pub fn write_wav_f32(
@@ -282,6 +330,19 @@ mod tests {
         stream.write(&samples[..1]).unwrap();
         stream.write(&samples[1..]).unwrap();
         assert_eq!(stream.out, std::fs::read(&file).unwrap());
+        // Filled chunk by chunk: the same file again.
+        let chunked = dir.path().join("b.wav");
+        let mut next = samples.iter();
+        write_wav16_from(&chunked, 8000, 1000, |buf| {
+            buf.iter_mut().for_each(|x| *x = *next.next().unwrap())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&chunked).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+        let e = write_wav16_from(&chunked, 8000, MAX_WAV16_FRAMES + 1, |_| {}).unwrap_err();
+        assert!(e.to_string().contains("do not fit"), "{e}");
         // Open-ended: a reader takes it, and gets the same samples.
         let mut open = WavStream::new(Vec::new(), 8000, None).unwrap();
         open.write(&samples).unwrap();
