@@ -7,6 +7,7 @@
 //! experiments, each written as a report folder).
 //! The library computes and returns values; it never prints or exits.
 
+pub mod bundled;
 pub mod config;
 pub mod corpus;
 pub mod data;

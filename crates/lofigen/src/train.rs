@@ -441,13 +441,23 @@ pub fn load_model(config: &RunConfig, checkpoint: &Path, device: &Device) -> Res
         path: path.clone(),
         problem: format!("cannot read checkpoint: {e}"),
     })?;
+    model_from_record(config, record, &path, device)
+}
+
+/// The configured model with the weights of `record` (read from `path`, for messages).
+pub(crate) fn model_from_record(
+    config: &RunConfig,
+    record: ModuleRecord,
+    path: &Path,
+    device: &Device,
+) -> Result<Model> {
     // Seeded so that the throw-away initial draws never touch the process's RNG unlocked.
     config
         .model
         .init_seeded(0, device)
         .try_load_record(record)
         .map_err(|e| Error::Run {
-            path,
+            path: path.to_path_buf(),
             problem: format!("checkpoint does not fit the configured model: {e}"),
         })
 }

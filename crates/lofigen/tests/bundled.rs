@@ -1,0 +1,66 @@
+//! The model that ships inside lofigen: it loads like a checkpoint, its weights were trained
+//! (it predicts lofi it never saw far better than the same network untrained), and what it
+//! plays measures neither as silence, nor as a stuck tone, nor as white noise.
+
+use lofigen::bundled::{lofi_model, lofi_seed};
+use lofigen::data::normalize_loudness;
+use lofigen::eval::nll_bits_per_sample;
+use lofigen::generate::{GenerateOptions, SeedAudio, generate, seed_samples};
+use lofigen::model::Model;
+use lofigen_audio::{Clip, load_mono_8k, measures::analyse};
+
+mod common;
+
+#[test]
+fn the_bundled_model_is_wavenet_small_and_its_seed_is_half_a_second_of_music() {
+    let (config, model) = lofi_model(&lofigen::cpu_device()).unwrap();
+    assert!(matches!(model, Model::WaveNet(_)));
+    assert_eq!(model.param_count(), 654_016);
+    assert_eq!(config.model.receptive_field(), 2048);
+    let seed = lofi_seed().unwrap();
+    assert_eq!(seed.len(), 4096);
+    assert!(seed.rms() > 0.05, "the seed clip is near silence");
+}
+
+#[test]
+fn the_bundled_weights_predict_unseen_lofi_better_than_untrained_ones() {
+    let device = lofigen::cpu_device();
+    let (config, model) = lofi_model(&device).unwrap();
+    // Jazz from Colobot: lofi the bundled model did not train on (it saw K-Pone's tracks).
+    let path = common::shared_data().join("lofi/colobot_daniel-roux_jazz-buzzing.flac");
+    let track = load_mono_8k(&path).unwrap().0;
+    let excerpt = Clip::new(track.samples[40 * 8000..60 * 8000].to_vec(), 8000);
+    let reference = [normalize_loudness(&excerpt)];
+    let bits = |m: &Model| {
+        nll_bits_per_sample(m, &reference, 8192, 0, None, &device).expect("a WaveNet has an NLL")
+    };
+    let trained = bits(&model);
+    let untrained = bits(&config.model.init_seeded(0, &device));
+    eprintln!("bits per sample: bundled {trained:.3}, untrained {untrained:.3}");
+    assert!(
+        trained < untrained - 1.5,
+        "bundled {trained:.3} bits per sample, untrained {untrained:.3}"
+    );
+}
+
+#[test]
+fn the_bundled_model_plays_music_like_audio() {
+    let (config, model) = lofi_model(&lofigen::cpu_device()).unwrap();
+    let seed = seed_samples(&config, &SeedAudio::Clip(lofi_seed().unwrap())).unwrap();
+    let opts = GenerateOptions {
+        seconds: 4.0,
+        ..Default::default()
+    };
+    let m = analyse(&generate(&model, &seed, &opts)).measures;
+    eprintln!("{m:?}");
+    assert!(m.silence_fraction < 0.5, "mostly silence: {m:?}");
+    // White noise measures about 0.94, a stuck tone about 1.
+    assert!(
+        m.flatness.expect("not all silent") < 0.6,
+        "as flat as noise: {m:?}"
+    );
+    assert!(
+        m.tonal_peak.expect("not all silent") < 0.6,
+        "one stuck tone: {m:?}"
+    );
+}
