@@ -14,12 +14,15 @@ use lofigen::RunConfig;
 use lofigen::corpus::{find_audio_files, load_tracks, prepare};
 use lofigen::eval::evaluate;
 use lofigen::generate::{
-    GenerateOptions, Precision, Sampling, SeedAudio, generate, genre_index, seed_samples,
+    AudioStream, GenerateOptions, Precision, Sampling, SeedAudio, generate, genre_index,
+    seed_samples,
 };
 use lofigen::plot::{Series, loss_curves, spectrograms};
 use lofigen::train::{TrainOptions, load_trained, read_metrics, train};
 use lofigen_audio::measures::spectrogram;
-use lofigen_audio::{Clip, load_mono_8k, write_wav16};
+use lofigen_audio::{
+    Clip, MAX_WAV16_FRAMES, WavStream, load_mono_8k, write_wav16, write_wav16_from,
+};
 
 /// Learn music from raw waveforms and generate new music, lofi first.
 #[derive(Parser, Debug)]
@@ -37,6 +40,9 @@ enum Command {
     Train(TrainArgs),
     /// Generate audio from a trained run into a 16-bit 8 kHz WAV.
     Generate(GenerateArgs),
+    /// Lofi out of the box: the model that ships with lofigen (or a run of yours) into a WAV
+    /// file, or as an endless WAV stream on stdout (`lofigen lofi --out - | aplay`).
+    Lofi(LofiArgs),
     /// Overlay the loss curves of one or more runs in one PNG.
     Plot(PlotArgs),
     /// Measure generated audio against real reference audio (table, JSON, spectrogram PNGs).
@@ -82,7 +88,7 @@ impl DeviceArg {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Config file, or a preset name: seed6, seed6-code, seed4.
+    /// Config file, or a preset name: seed6, seed6-code, seed4, wavenet-small, wavenet.
     #[arg(long, default_value = "seed6")]
     config: String,
     /// Corpus folder(s) from `prepare`, or audio files and folders directly.
@@ -334,6 +340,28 @@ struct DepthArgs {
 }
 
 #[derive(Args, Debug)]
+struct LofiArgs {
+    /// Output WAV (16-bit, 8 kHz, mono), or `-` for a WAV stream on stdout.
+    #[arg(long, default_value = "lofi.wav")]
+    out: PathBuf,
+    /// Seconds to generate [default: 60 into a file; no end on stdout].
+    #[arg(long, allow_negative_numbers = true)]
+    seconds: Option<f64>,
+    /// A trained run to play instead of the bundled model.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Audio to continue (default: the bundled half second of "Island Dreams" by K-Pone, or
+    /// the run's test split with --run).
+    #[arg(long)]
+    seed_audio: Option<PathBuf>,
+    /// Store the engine's weights as f16 (faster, outputs within 1e-2 of f32).
+    #[arg(long)]
+    f16: bool,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args, Debug)]
 struct DemoArgs {
     /// Folder for the corpus, run, audio and plot.
     #[arg(long, default_value = "out/demo")]
@@ -391,6 +419,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare(a) => cmd_prepare(a),
         Command::Train(a) => cmd_train(a),
         Command::Generate(a) => cmd_generate(a),
+        Command::Lofi(a) => cmd_lofi(a),
         Command::Plot(a) => cmd_plot(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Experiment(c) => cmd_experiment(c),
@@ -535,18 +564,7 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
     let sampling = a.sampling.sampling()?;
-    // Found out before generating, not after minutes of it.
-    let out_dir = match a.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !out_dir.is_dir() {
-        bail!(
-            "cannot write {}: {} is not an existing folder",
-            a.out.display(),
-            out_dir.display()
-        );
-    }
+    check_out_dir(&a.out)?;
     let device = a.device.resolve()?;
     if !lofigen::device::is_flex(&device.device) {
         eprintln!(
@@ -589,6 +607,129 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
         clip.len() as f64 / secs,
         clip.duration_secs() / secs
     );
+    Ok(())
+}
+
+fn cmd_lofi(a: LofiArgs) -> Result<()> {
+    let to_stdout = a.out.as_os_str() == "-";
+    let seconds = match a.seconds {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            bail!("--seconds must be a positive number, not {s}")
+        }
+        Some(s) => Some(s),
+        None if to_stdout => None,
+        None => Some(60.0),
+    };
+    let sampling = a.sampling.sampling()?;
+    if to_stdout && std::io::stdout().is_terminal() {
+        bail!(
+            "--out - writes a WAV stream, and stdout is a terminal: pipe it to a player \
+             (`lofigen lofi --out - | aplay`) or give --out a file"
+        );
+    }
+    if !to_stdout {
+        check_out_dir(&a.out)?;
+        let most = MAX_WAV16_FRAMES as f64 / f64::from(lofigen::config::SAMPLE_RATE_HZ);
+        if seconds.is_some_and(|s| s > most) {
+            bail!(
+                "--seconds: one WAV file holds at most {most:.0} s ({:.1} hours); stream longer \
+                 with --out -",
+                most / 3600.0
+            );
+        }
+    }
+    let device = lofigen::cpu_device();
+    let (config, model, name) = match &a.run {
+        Some(run) => {
+            let (c, m) = load_trained(run, &device)?;
+            (c, m, run.display().to_string())
+        }
+        None => {
+            let (c, m) = lofigen::bundled::lofi_model(&device)?;
+            (c, m, lofigen::bundled::NAME.to_string())
+        }
+    };
+    let seed = match (&a.seed_audio, &a.run) {
+        (Some(p), _) => SeedAudio::Clip(load_mono_8k(p)?.0),
+        (None, Some(run)) => SeedAudio::TestSplit(
+            load_tracks(&read_run_sources(run)?)
+                .context("loading the run's training audio for the seed failed")?,
+        ),
+        (None, None) => SeedAudio::Clip(lofigen::bundled::lofi_seed()?),
+    };
+    let seed = seed_samples(&config, &seed)?;
+    let opts = GenerateOptions {
+        seconds: 0.0,
+        precision: if a.f16 {
+            Precision::F16
+        } else {
+            Precision::F32
+        },
+        sampling,
+        genre: genre_index(&config.model, a.sampling.genre.as_deref())?,
+    };
+    let mut stream = AudioStream::new(&model, &seed, &opts);
+    let rate = lofigen::config::SAMPLE_RATE_HZ;
+    let total = seconds.map(|s| (s * f64::from(rate)).round() as usize);
+    // A tenth of a second per chunk: a player hears the stream start at once.
+    let chunk = rate as usize / 10;
+    eprintln!(
+        "playing {name} {} (sampler seed {})",
+        match seconds {
+            Some(s) => format!("for {s} s"),
+            None => "with no end: Ctrl-C stops".into(),
+        },
+        a.sampling.seed
+    );
+    if to_stdout {
+        let frames = total.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let mut out = WavStream::new(std::io::stdout().lock(), rate, frames)
+            .context("cannot write to stdout")?;
+        let mut buf = vec![0.0; chunk];
+        let mut left = total;
+        while left != Some(0) {
+            let n = left.map_or(chunk, |l| l.min(chunk));
+            stream.fill(&mut buf[..n]);
+            match out.write(&buf[..n]) {
+                Ok(()) => {}
+                // The player went away: that is how an endless stream ends.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => return Err(e).context("cannot write to stdout"),
+            }
+            left = left.map(|l| l - n);
+        }
+        return Ok(());
+    }
+    let total = total.expect("a file has a length");
+    let bar = progress::SamplesBar::new(total);
+    let start = Instant::now();
+    write_wav16_from(&a.out, rate, total, |part| {
+        stream.fill(part);
+        bar.advance(part.len());
+    })?;
+    bar.finish();
+    let seconds = total as f64 / f64::from(rate);
+    println!(
+        "wrote {seconds:.1} s of lofi to {} ({:.1}x real time)",
+        a.out.display(),
+        seconds / start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The output's folder exists: found out before generating, not after minutes of it.
+fn check_out_dir(out: &Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: {} is not an existing folder",
+            out.display(),
+            dir.display()
+        );
+    }
     Ok(())
 }
 

@@ -56,6 +56,34 @@ impl PrepareProgress for PrepareBar {
     }
 }
 
+/// A bar over the samples of one generated clip (on a terminal only: it is short work).
+pub struct SamplesBar {
+    bar: Option<ProgressBar>,
+}
+
+impl SamplesBar {
+    pub fn new(total: usize) -> Self {
+        let bar = tty().then(|| {
+            ProgressBar::new(total as u64).with_style(
+                ProgressStyle::with_template("generating [{bar:30}] {percent}% {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            )
+        });
+        Self { bar }
+    }
+    pub fn advance(&self, samples: usize) {
+        if let Some(b) = &self.bar {
+            b.inc(samples as u64);
+        }
+    }
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// A step bar per epoch and one summary line per epoch.
 pub struct TrainProgress {
     bar: Option<ProgressBar>,

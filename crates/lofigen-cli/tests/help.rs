@@ -18,6 +18,7 @@ fn top_level_help() {
             "prepare",
             "train",
             "generate",
+            "lofi",
             "plot",
             "eval",
             "bench",
@@ -75,6 +76,21 @@ fn generate_help() {
     help(
         &["generate", "--help"],
         &["--run", "--seconds", "--out", "--seed-audio", "--f16"],
+    );
+}
+
+#[test]
+fn lofi_help() {
+    help(
+        &["lofi", "--help"],
+        &[
+            "--out",
+            "--seconds",
+            "--run",
+            "--seed-audio",
+            "--temperature",
+            "stdout",
+        ],
     );
 }
 
