@@ -102,6 +102,21 @@ pub fn loss_curves(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     placed.map_err(|e| Error::io("write", path, e))
 }
 
+/// The y range of a log axis around the data `[y_min, y_max]` (both > 0), with some room.
+///
+/// plotters labels a log axis from the first power of ten inside the range (and between powers):
+/// a range within one decade, such as cross-entropies of 2.9 to 4.4 nats, would get no label at
+/// all. Such a range reaches down to the power of ten below it.
+fn log_axis_range(y_min: f64, y_max: f64) -> (f64, f64) {
+    let (lo, hi) = (y_min / 1.25, y_max * 1.25);
+    let decade = 10f64.powf(lo.log10().floor());
+    if decade * 10.0 > hi {
+        (decade, hi)
+    } else {
+        (lo, hi)
+    }
+}
+
 fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), String> {
     let palette = [
         RGBColor(31, 119, 180),
@@ -126,7 +141,7 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
     if y_min > y_max {
         (y_min, y_max) = (1e-4, 1.0);
     }
-    let (y_lo, y_hi) = (y_min / 1.25, y_max * 1.25);
+    let (y_lo, y_hi) = log_axis_range(y_min, y_max);
 
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -278,4 +293,24 @@ fn draw_spectrograms(
     }
     root.present().map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_axis_range;
+
+    #[test]
+    fn a_log_axis_always_holds_a_power_of_ten_to_label() {
+        for (y_min, y_max) in [(2.87, 4.4), (3.0e-3, 4.3e-3), (0.011, 0.095), (1e-3, 1.0)] {
+            let (lo, hi) = log_axis_range(y_min, y_max);
+            assert!(lo <= y_min && hi >= y_max, "{y_min}..{y_max} -> {lo}..{hi}");
+            let first = 10f64.powf(lo.log10().ceil());
+            assert!(
+                first <= hi,
+                "{y_min}..{y_max} -> {lo}..{hi}: no power of ten"
+            );
+        }
+        // A range over decades keeps its tight margins.
+        assert_eq!(log_axis_range(1e-3, 1.0), (1e-3 / 1.25, 1.25));
+    }
 }
