@@ -744,8 +744,10 @@ fn read_run_sources(run: &Path) -> Result<Vec<PathBuf>> {
 
 fn cmd_plot(a: PlotArgs) -> Result<()> {
     let mut series = Vec::new();
+    let mut families = Vec::new();
     for (i, run) in a.runs.iter().enumerate() {
         let rows = read_metrics(run)?;
+        families.push(lofigen::train::load_run_config(run)?.model.family());
         let pick = |split: &str| -> Vec<(f64, f64)> {
             rows.iter()
                 .filter(|r| r.1 == split)
@@ -758,7 +760,18 @@ fn cmd_plot(a: PlotArgs) -> Result<()> {
         );
         series.extend(Series::pair(&name, pick("train"), pick("valid"), i));
     }
-    loss_curves(&a.out, "Loss per epoch (MSE; dashed: validation)", &series)?;
+    // Say which loss, unless the runs mix the two (MSE and cross-entropy share no unit).
+    families.dedup();
+    let loss = match families[..] {
+        ["seed"] => "MSE",
+        ["wavenet"] => "cross-entropy, nats per sample",
+        _ => "each run's own loss",
+    };
+    loss_curves(
+        &a.out,
+        &format!("Loss per epoch ({loss}; dashed: validation)"),
+        &series,
+    )?;
     println!("wrote {}", a.out.display());
     Ok(())
 }
