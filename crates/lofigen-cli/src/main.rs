@@ -576,24 +576,13 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
     let genre = genre_index(&config.model, a.sampling.genre.as_deref())?;
     let seed = match &a.seed_audio {
         Some(p) => SeedAudio::Clip(load_mono_8k(p)?.0),
-        None => {
-            let info = read_run_sources(&a.run)?;
-            SeedAudio::TestSplit(
-                load_tracks(&info)
-                    .context("loading the run's training audio for the seed failed")?,
-            )
-        }
+        None => test_split_seed(&a.run)?,
     };
     let seed = seed_samples(&config, &seed)?;
-    let precision = if a.f16 {
-        Precision::F16
-    } else {
-        Precision::F32
-    };
     let start = Instant::now();
     let opts = GenerateOptions {
         seconds: a.seconds,
-        precision,
+        precision: engine_precision(a.f16),
         sampling,
         genre,
     };
@@ -651,20 +640,13 @@ fn cmd_lofi(a: LofiArgs) -> Result<()> {
     };
     let seed = match (&a.seed_audio, &a.run) {
         (Some(p), _) => SeedAudio::Clip(load_mono_8k(p)?.0),
-        (None, Some(run)) => SeedAudio::TestSplit(
-            load_tracks(&read_run_sources(run)?)
-                .context("loading the run's training audio for the seed failed")?,
-        ),
+        (None, Some(run)) => test_split_seed(run)?,
         (None, None) => SeedAudio::Clip(lofigen::bundled::lofi_seed()?),
     };
     let seed = seed_samples(&config, &seed)?;
     let opts = GenerateOptions {
         seconds: 0.0,
-        precision: if a.f16 {
-            Precision::F16
-        } else {
-            Precision::F32
-        },
+        precision: engine_precision(a.f16),
         sampling,
         genre: genre_index(&config.model, a.sampling.genre.as_deref())?,
     };
@@ -733,13 +715,22 @@ fn check_out_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_run_sources(run: &Path) -> Result<Vec<PathBuf>> {
+/// The default seed of a run: its training audio, from which `seed_samples` takes the first
+/// window of the test split (what the paper did).
+fn test_split_seed(run: &Path) -> Result<SeedAudio> {
     let path = run.join(lofigen::train::files::RUN_INFO);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let info: lofigen::train::RunInfo = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid run summary", path.display()))?;
-    Ok(info.sources)
+    let tracks = load_tracks(&info.sources)
+        .context("loading the run's training audio for the seed failed")?;
+    Ok(SeedAudio::TestSplit(tracks))
+}
+
+/// The engine's weight precision for `--f16`.
+fn engine_precision(f16: bool) -> Precision {
+    if f16 { Precision::F16 } else { Precision::F32 }
 }
 
 fn cmd_plot(a: PlotArgs) -> Result<()> {
