@@ -3,8 +3,9 @@
 //! The models work on 8 kHz mono, so everything that enters the project goes through
 //! [`load_mono`]: any mp3/wav/flac/ogg(vorbis) file is decoded packet by packet, averaged to mono
 //! and resampled with a band-limited (FFT) resampler, without ever holding the whole decoded
-//! source in memory. Results leave through [`write_wav16`], which writes atomically so that an
-//! interrupted run never leaves a half-written WAV behind.
+//! source in memory. Results leave through [`write_wav16`], which writes atomically (through
+//! [`atomic`], the one writer every file of the project goes through) so that an interrupted
+//! run never leaves a half-written file behind.
 //!
 //! [`measures`] holds the objective measures of a clip's sound (spectra, MFCCs, flatness, tonal
 //! peak, dynamics) that `lofigen eval` compares generated audio with.
@@ -24,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod clip;
 mod decode;
 mod error;
@@ -34,6 +36,7 @@ pub mod signal;
 pub mod spectrum;
 mod wav;
 
+pub use atomic::{write_atomic, write_atomic_with};
 pub use clip::Clip;
 pub use decode::{DecodeReport, load_mono, load_mono_8k};
 pub use error::AudioError;

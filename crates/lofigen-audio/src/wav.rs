@@ -1,13 +1,9 @@
-//! WAV output. Every writer goes through a temporary file in the destination folder and a rename,
-//! so a crash or a full disk never leaves a truncated WAV under the final name (and a rename
-//! within one folder is atomic on the file systems we care about).
+//! WAV output. Every file writer goes through [`crate::atomic`], so a crash or a full disk never
+//! leaves a truncated WAV under the final name; [`WavStream`] writes to a pipe as it goes.
 
-use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufWriter, Cursor, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use hound::{SampleFormat, WavSpec, WavWriter};
 
@@ -216,94 +212,25 @@ fn check_channels(
     Ok(frames)
 }
 
-/// Tells concurrent writers in one process apart (the pid separates processes).
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A hidden temporary name next to `path`, so the final rename stays within one file system.
-fn temp_path_for(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out.wav".into());
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
-}
-
-/// Where the WAV bytes go while they are written: a file, or memory for special destinations.
-trait Sink: Write + Seek {}
-impl<T: Write + Seek> Sink for T {}
-
 /// The WAV writer every body writes through.
-type Writer = WavWriter<BufWriter<Box<dyn Sink>>>;
+type Writer = WavWriter<BufWriter<File>>;
 
-/// An in-memory WAV that stays readable after hound's `finalize` consumed its writer.
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Cursor<Vec<u8>>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for SharedBuf {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        self.0.borrow_mut().seek(to)
-    }
-}
-
-/// Creates a temp file, lets `body` write the samples, finalises the header, flushes the file to
-/// disk and renames it into place; on any failure the temp file is removed and the error names
-/// `path`.
-///
-/// A destination that exists and is neither a regular file nor a folder (`/dev/stdout`, a pipe,
-/// `/dev/full`) is written directly instead, from a WAV built in memory: renaming over a device
-/// would replace the device node itself when running as root, and a pipe cannot seek back to
-/// patch the header.
+/// Writes the WAV at `path` through [`crate::atomic::write_atomic_with`] (aside, then renamed;
+/// a device or pipe gets the finished bytes): `body` writes the samples, then the header is
+/// finalised. The error names `path`.
 fn write_atomically<F>(path: &Path, spec: WavSpec, body: F) -> Result<(), AudioError>
 where
     F: FnOnce(&mut Writer) -> hound::Result<()>,
 {
-    let write_err = |source| AudioError::Write {
+    crate::atomic::write_atomic_with(path, |tmp| {
+        let mut writer =
+            WavWriter::new(BufWriter::new(File::create(tmp)?), spec).map_err(hound_to_io)?;
+        body(&mut writer).map_err(hound_to_io)?;
+        writer.finalize().map_err(hound_to_io)
+    })
+    .map_err(|source| AudioError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-    if special {
-        let buf = SharedBuf::default();
-        let result = (|| -> Result<(), std::io::Error> {
-            let sink: Box<dyn Sink> = Box::new(buf.clone());
-            let mut writer = WavWriter::new(BufWriter::new(sink), spec).map_err(hound_to_io)?;
-            body(&mut writer).map_err(hound_to_io)?;
-            writer.finalize().map_err(hound_to_io)?;
-            let bytes = buf.0.borrow();
-            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
-            out.write_all(bytes.get_ref())?;
-            out.flush()
-        })();
-        return result.map_err(write_err);
-    }
-    let tmp = temp_path_for(path);
-    let result = (|| -> Result<(), std::io::Error> {
-        let sink: Box<dyn Sink> = Box::new(File::create(&tmp)?);
-        let mut writer = WavWriter::new(BufWriter::new(sink), spec).map_err(hound_to_io)?;
-        body(&mut writer).map_err(hound_to_io)?;
-        writer.finalize().map_err(hound_to_io)?;
-        // On disk before it takes the final name, so a power cut never leaves an empty WAV
-        // under it.
-        File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        write_err(source)
     })
 }
 
@@ -392,7 +319,7 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
     }
@@ -408,22 +335,6 @@ mod tests {
         assert_eq!(r.spec().bits_per_sample, 16);
         let s: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
         assert_eq!(s, vec![32767, -32768, 16384, 0]);
-    }
-
-    #[test]
-    fn relative_path_temp_goes_to_current_dir() {
-        assert_eq!(
-            temp_path_for(Path::new("o.wav")).parent(),
-            Some(Path::new("."))
-        );
-        let t = temp_path_for(Path::new("/a/b/o.wav"));
-        assert_eq!(t.parent(), Some(Path::new("/a/b")));
-        assert!(
-            t.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".o.wav.")
-        );
     }
 
     /// Regression: the write-aside-and-rename created `/dev/.full.<pid>.0.tmp` and, as root,
