@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::data;
+use common::{demo_flac, demo_mp3};
 use lofigen_audio::{AudioError, load_mono, load_mono_8k};
 
 fn err_for(path: &Path) -> AudioError {
@@ -97,9 +97,8 @@ fn wav_header_only() {
 }
 
 /// Copies the first `num/den` of a real file into the temp dir.
-fn cut(rel: &str, dir: &Path, num: u64, den: u64) -> std::path::PathBuf {
-    let src = data(rel);
-    let bytes = std::fs::read(&src).unwrap();
+fn cut(src: &Path, dir: &Path, num: u64, den: u64) -> std::path::PathBuf {
+    let bytes = std::fs::read(src).unwrap();
     let keep = (bytes.len() as u64 * num / den) as usize;
     let p = dir.join(format!(
         "cut_{}",
@@ -112,7 +111,7 @@ fn cut(rel: &str, dir: &Path, num: u64, den: u64) -> std::path::PathBuf {
 #[test]
 fn truncated_mp3_gives_about_half_and_is_flagged() {
     let dir = tempfile::tempdir().unwrap();
-    let p = cut("demo/demo_island_dreams_30s.mp3", dir.path(), 1, 2);
+    let p = cut(&demo_mp3(), dir.path(), 1, 2);
     let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
     let secs = clip.duration_secs();
     assert!(
@@ -127,7 +126,7 @@ fn truncated_mp3_gives_about_half_and_is_flagged() {
 #[test]
 fn truncated_flac_gives_about_half_and_is_flagged() {
     let dir = tempfile::tempdir().unwrap();
-    let p = cut("demo/demo_island_dreams_30s.flac", dir.path(), 1, 2);
+    let p = cut(&demo_flac(), dir.path(), 1, 2);
     let (clip, report) = load_mono_8k(&p).unwrap_or_else(|e| panic!("{e}"));
     let secs = clip.duration_secs();
     assert!(
@@ -141,7 +140,7 @@ fn truncated_flac_gives_about_half_and_is_flagged() {
 #[test]
 fn flac_cut_inside_its_header_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let src = data("demo/demo_island_dreams_30s.flac");
+    let src = demo_flac();
     let bytes = std::fs::read(&src).unwrap();
     for keep in [3usize, 20, 60] {
         let p = dir.path().join(format!("head{keep}.flac"));
@@ -152,7 +151,7 @@ fn flac_cut_inside_its_header_is_an_error() {
 
 #[test]
 fn zero_target_rate_is_an_error() {
-    let p = data("demo/demo_island_dreams_30s.flac");
+    let p = demo_flac();
     let e = load_mono(&p, 0, &mut |_, _| {}).unwrap_err();
     assert!(matches!(e, AudioError::BadTargetRate { .. }));
     assert!(e.to_string().contains("demo_island_dreams_30s.flac"));
@@ -255,7 +254,7 @@ fn wav_of_a_few_samples_decodes_to_a_few_samples() {
 
 /// Takes the demo MP3's first `audio_bytes` bytes of frames, after its own ID3 tag.
 fn mp3_frames(audio_bytes: usize) -> Vec<u8> {
-    let b = std::fs::read(data("demo/demo_island_dreams_30s.mp3")).unwrap();
+    let b = std::fs::read(demo_mp3()).unwrap();
     let s = &b[6..10];
     let tag =
         10 + ((s[0] as usize) << 21 | (s[1] as usize) << 14 | (s[2] as usize) << 7 | s[3] as usize);
@@ -297,7 +296,7 @@ fn unreadable_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("locked.flac");
-    std::fs::copy(data("demo/demo_island_dreams_30s.flac"), &p).unwrap();
+    std::fs::copy(demo_flac(), &p).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&p).is_ok() {
         eprintln!("skipped: running as root, which reads files whatever their permissions");

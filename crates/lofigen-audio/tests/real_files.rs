@@ -1,9 +1,12 @@
-//! Decoding the real music in shared/data: the files the project trains on must come out at
-//! 8 kHz mono with the durations SOURCES.md states.
+//! Decoding real music: the bundled demo clip (FLAC and MP3), and the shared corpus's whole
+//! tracks when it is beside the repository: they must come out at 8 kHz mono with the durations
+//! its SOURCES.md states.
 
 mod common;
 
-use common::{data, db};
+use std::path::Path;
+
+use common::{db, demo_flac, demo_mp3, shared_file};
 use lofigen_audio::{Clip, DecodeReport, TARGET_RATE, load_mono, load_mono_8k};
 
 /// These MP3s carry no LAME/Xing info tag, so nothing tells a decoder to drop LAME's start-up
@@ -12,9 +15,9 @@ use lofigen_audio::{Clip, DecodeReport, TARGET_RATE, load_mono, load_mono_8k};
 /// tools would. We keep that faithful behaviour, so an mp3 may run up to this much over.
 const MP3_UNTAGGED_EXTRA_SECS: f64 = 0.2;
 
-fn check(rel: &str, secs: f64, codec: &str) -> (Clip, DecodeReport) {
-    let path = data(rel);
-    let (clip, report) = load_mono_8k(&path).unwrap_or_else(|e| panic!("{e}"));
+fn check(path: &Path, secs: f64, codec: &str) -> (Clip, DecodeReport) {
+    let rel = path.display();
+    let (clip, report) = load_mono_8k(path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(clip.sample_rate, TARGET_RATE, "{rel}");
     let extra = if codec == "mp3" {
         MP3_UNTAGGED_EXTRA_SECS
@@ -43,8 +46,8 @@ fn check(rel: &str, secs: f64, codec: &str) -> (Clip, DecodeReport) {
 
 #[test]
 fn demo_flac_and_mp3_decode_to_30s_with_matching_level() {
-    let (flac, _) = check("demo/demo_island_dreams_30s.flac", 30.0, "flac");
-    let (mp3, _) = check("demo/demo_island_dreams_30s.mp3", 30.0, "mp3");
+    let (flac, _) = check(&demo_flac(), 30.0, "flac");
+    let (mp3, _) = check(&demo_mp3(), 30.0, "mp3");
     let d = db(mp3.rms(), flac.rms());
     assert!(d.abs() < 1.0, "mp3 vs flac RMS differ by {d} dB");
     // The mp3 is the flac delayed by LAME's 1105-sample start-up delay (see above), no more.
@@ -60,26 +63,36 @@ fn demo_flac_and_mp3_decode_to_30s_with_matching_level() {
 
 #[test]
 fn lofi_mp3_copies_decode_with_stated_durations() {
-    check(
-        "lofi_mp3/lincity_robert-van-herk_city-blues.mp3",
-        223.9,
-        "mp3",
-    );
-    check("lofi_mp3/openclonk_k-pone_island-dreams.mp3", 197.3, "mp3");
+    let test = "lofi_mp3_copies_decode_with_stated_durations";
+    for (rel, secs) in [
+        ("lofi_mp3/lincity_robert-van-herk_city-blues.mp3", 223.9),
+        ("lofi_mp3/openclonk_k-pone_island-dreams.mp3", 197.3),
+    ] {
+        let Some(path) = shared_file(rel, test) else {
+            return;
+        };
+        check(&path, secs, "mp3");
+    }
 }
 
 #[test]
 fn lofi_flac_decodes_with_stated_duration() {
-    check(
-        "lofi/lincity_robert-van-herk_city-blues.flac",
-        223.9,
-        "flac",
-    );
+    let rel = "lofi/lincity_robert-van-herk_city-blues.flac";
+    let Some(path) = shared_file(rel, "lofi_flac_decodes_with_stated_duration") else {
+        return;
+    };
+    check(&path, 223.9, "flac");
 }
 
 #[test]
 fn progress_is_reported_and_reaches_the_end() {
-    let path = data("lofi/openclonk_k-pone_island-dreams.flac");
+    // A whole track, so that there are many packets to report on.
+    let Some(path) = shared_file(
+        "lofi/openclonk_k-pone_island-dreams.flac",
+        "progress_is_reported_and_reaches_the_end",
+    ) else {
+        return;
+    };
     let total = std::fs::metadata(&path).unwrap().len();
     let mut calls: Vec<(u64, u64)> = Vec::new();
     let (clip, _) = load_mono(&path, TARGET_RATE, &mut |a, b| calls.push((a, b))).unwrap();
@@ -96,7 +109,7 @@ fn progress_is_reported_and_reaches_the_end() {
 #[test]
 fn decoding_at_another_rate_resamples_real_music() {
     // Upsampling the 8 kHz demo to 16 kHz doubles the length and keeps the level.
-    let path = data("demo/demo_island_dreams_30s.flac");
+    let path = demo_flac();
     let (c8, _) = load_mono_8k(&path).unwrap();
     let (c16, r) = load_mono(&path, 16000, &mut |_, _| {}).unwrap();
     assert_eq!(r.source_rate, 8000);

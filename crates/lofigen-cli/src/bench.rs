@@ -8,9 +8,10 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use clap::{Args, Subcommand};
 use lofigen::RunConfig;
 use lofigen::data::Windows;
+use lofigen::generate::oracle::{full_logits, naive_generate};
 use lofigen::generate::{
-    Engine, KernelPath, Precision, Sampler, Sampling, WaveNetEngine, engine_generate, full_logits,
-    naive_generate, wavenet_generate,
+    Engine, KernelPath, PaperEngine, Precision, Sampler, Sampling, WaveNetEngine, engine_generate,
+    wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
 use lofigen_audio::load_mono_8k;
@@ -67,9 +68,9 @@ enum BenchWhat {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let audio = a.audio.unwrap_or_else(crate::default_demo_audio);
+    let audio = a.audio.unwrap_or_else(crate::shared::default_demo_audio);
     let clip = load_mono_8k(&audio)?.0;
-    let device = crate::DeviceArg { device: a.device }.resolve()?;
+    let device = crate::shared::DeviceArg { device: a.device }.resolve()?;
     println!("# device: {}", device.name);
     let device = device.device;
     match a.what {
@@ -109,21 +110,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
             bench_generate(&clip.samples, &preset, &run, &device)
         }
     }
-}
-
-/// CPU time of all this process's threads in seconds (Linux; 0 elsewhere). On a shared machine
-/// the wall time of a step includes waiting for a core; its CPU time does not.
-fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let ns: u64 = tasks
-        .filter_map(|e| {
-            let text = std::fs::read_to_string(e.ok()?.path().join("schedstat")).ok()?;
-            text.split(' ').next()?.parse::<u64>().ok()
-        })
-        .sum();
-    ns as f64 / 1e9
 }
 
 fn machine() -> String {
@@ -174,7 +160,7 @@ struct GenRun {
 /// wall second, and per CPU second of all the process's threads (on a shared machine the
 /// wall time includes waiting for a core; the CPU time does not, but includes spinning).
 fn time_steps(seconds: f64, mut step: impl FnMut()) -> (f64, f64) {
-    let (start, cpu) = (Instant::now(), cpu_seconds());
+    let (start, cpu) = (Instant::now(), lofigen::cpu::process_cpu_seconds());
     let mut steps = 0usize;
     loop {
         for _ in 0..32 {
@@ -183,7 +169,7 @@ fn time_steps(seconds: f64, mut step: impl FnMut()) -> (f64, f64) {
         steps += 32;
         let t = start.elapsed().as_secs_f64();
         if t >= seconds {
-            let c = (cpu_seconds() - cpu).max(1e-9);
+            let c = (lofigen::cpu::process_cpu_seconds() - cpu).max(1e-9);
             return (steps as f64 / t, steps as f64 / c);
         }
     }
@@ -234,7 +220,7 @@ fn bench_train(
             for &algorithm in &algorithms {
                 let mut model_config = config.model.clone();
                 match &mut model_config {
-                    ModelConfig::Seed(s) => s.conv_algorithm = algorithm,
+                    ModelConfig::Paper(s) => s.conv_algorithm = algorithm,
                     // WaveNet's kernel-2 and 1x1 convolutions always run direct.
                     ModelConfig::WaveNet(_) if first_ms.is_some() => continue,
                     ModelConfig::WaveNet(_) => {}
@@ -244,7 +230,7 @@ fn bench_train(
                 let mut optim: ModuleOptimizer = AdamConfig::new().init();
                 let ids: Vec<usize> = (0..b).map(|i| i % windows.len()).collect();
                 let mut step = |model: Model| -> Model {
-                    let loss = lofigen::train::batch_loss(&model, &windows, &ids, &ad);
+                    let loss = lofigen::loss::batch_loss(&model, &windows, &ids, &ad);
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
                     let model = optim.step(1e-4, model, grads);
                     // A GPU queues the work: the step has taken its time once the queue is done.
@@ -255,17 +241,17 @@ fn bench_train(
                 // The fastest timed step: other work on the machine only ever adds time.
                 let (mut ms, mut cpu_ms) = (f64::INFINITY, 0.0);
                 for _ in 0..steps {
-                    let (start, cpu) = (Instant::now(), cpu_seconds());
+                    let (start, cpu) = (Instant::now(), lofigen::cpu::process_cpu_seconds());
                     model = step(model);
                     let t = start.elapsed().as_secs_f64() * 1000.0;
                     if t < ms {
-                        (ms, cpu_ms) = (t, (cpu_seconds() - cpu) * 1000.0);
+                        (ms, cpu_ms) = (t, (lofigen::cpu::process_cpu_seconds() - cpu) * 1000.0);
                     }
                 }
                 let gflops = 3.0 * 2.0 * fwd_macs as f64 * b as f64 / (ms / 1000.0) / 1e9;
                 let first = *first_ms.get_or_insert(ms);
                 let label = match &model_config {
-                    ModelConfig::Seed(_) => format!("{algorithm:?}").to_lowercase(),
+                    ModelConfig::Paper(_) => format!("{algorithm:?}").to_lowercase(),
                     // No convolution algorithm to choose: the fused stack and head where the
                     // backend has them.
                     ModelConfig::WaveNet(_) => "fused".to_string(),
@@ -289,7 +275,7 @@ fn bench_generate(
 ) -> Result<()> {
     let config = RunConfig::load_or_preset(preset)?;
     let model = match config.model.init_seeded(config.train.seed, device) {
-        Model::Seed(m) => m,
+        Model::Paper(m) => m,
         Model::WaveNet(m) => return bench_generate_wavenet(samples, preset, &m, run, device),
     };
     let rf = config.model.receptive_field();
@@ -317,13 +303,13 @@ fn bench_generate(
         for precision in [Precision::F32, Precision::F16] {
             let mut first = None;
             for &path in &run.kernels {
-                let mut engine = Engine::from_seed(&model, b, precision).with_kernel(path);
+                let mut engine = PaperEngine::new(&model, b, precision).with_kernel(path);
                 let seeds: Vec<&[f32]> = (0..b).map(|_| seed).collect();
                 let warm = engine_generate(&mut engine, &seeds, 64);
                 let mut input: Vec<f32> = warm.iter().map(|s| s[s.len() - 1]).collect();
                 let mut next = vec![0.0; b];
                 let (steps, per_cpu) = time_steps(run.seconds, || {
-                    engine.step(&input, &mut next);
+                    next.copy_from_slice(engine.step(&input));
                     for (i, n) in input.iter_mut().zip(&next) {
                         *i = n.clamp(-1.0, 1.0);
                     }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 use lofigen::corpus::PrepareProgress;
 use lofigen::experiment::{ExperimentObserver, ModelResult};
-use lofigen::train::{EpochMetrics, RunInfo, TrainObserver};
+use lofigen::run::{EpochMetrics, RunInfo};
+use lofigen::train::TrainObserver;
 
 fn tty() -> bool {
     std::io::stderr().is_terminal()

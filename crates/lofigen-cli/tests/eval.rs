@@ -9,21 +9,14 @@ use common::*;
 use lofigen_audio::{Clip, TARGET_RATE, load_mono_8k, signal, write_wav16};
 use serde_json::Value;
 
-/// Seconds of each real track used (from 30 s in, past the intros), to keep the test fast.
+/// Seconds of each real excerpt (K-Pone's tracks from 30 s in, past the intros).
 const EXCERPT_SECS: usize = 25;
 
-/// Writes `seconds` of `track` (from `shared/data/lofi`), starting 30 s in, as a WAV at `out`.
+/// Writes the repository's 25-s excerpt of K-Pone's `track` as a WAV at `out`.
 fn excerpt(track: &str, out: &Path) {
-    let (clip, _) = load_mono_8k(&lofi_track(track)).unwrap();
-    let rate = TARGET_RATE as usize;
-    let start = 30 * rate;
-    let end = (start + EXCERPT_SECS * rate).min(clip.len());
-    assert!(end > start + rate, "{track} is too short for an excerpt");
-    write_wav16(
-        out,
-        &Clip::new(clip.samples[start..end].to_vec(), TARGET_RATE),
-    )
-    .unwrap();
+    let (clip, _) = load_mono_8k(&test_audio(&format!("k-pone_{track}_30-55s.flac"))).unwrap();
+    assert_eq!(clip.len(), EXCERPT_SECS * TARGET_RATE as usize, "{track}");
+    write_wav16(out, &clip).unwrap();
 }
 
 fn synth(out: &Path, samples: Vec<f32>) {
@@ -45,16 +38,9 @@ fn inputs(d: &Path) -> (PathBuf, PathBuf) {
         &generated.join("sine.wav"),
         signal::sine(440.0, TARGET_RATE, EXCERPT_SECS as f32, 0.5),
     );
-    excerpt(
-        "openclonk_k-pone_lucid-dream.flac",
-        &generated.join("lofi.wav"),
-    );
-    for track in [
-        "lincity_pronobozo_lincity.flac",
-        "colobot_daniel-roux_jazz-buzzing.flac",
-        "lincity_robert-van-herk_city-blues.flac",
-    ] {
-        excerpt(track, &reference.join(track.replace(".flac", ".wav")));
+    excerpt("lucid-dream", &generated.join("lofi.wav"));
+    for track in ["crushed-ice-cocktail", "urban-bolero", "motorway"] {
+        excerpt(track, &reference.join(format!("{track}.wav")));
     }
     (generated, reference)
 }

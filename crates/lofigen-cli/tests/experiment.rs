@@ -1,5 +1,5 @@
 //! `lofigen experiment genres` and `lofigen experiment depth` end to end at a tiny scale: seconds
-//! of real music per genre from `shared/data`, tiny models, and a check of the report folder (the
+//! of real music per genre (the repository's excerpts), tiny models, and a check of the report folder (the
 //! PNGs decode, the tables have one row per genre or model, the clips decode, every number is
 //! finite).
 
@@ -15,29 +15,23 @@ use serde_json::Value;
 /// models' 512-sample window.
 const EXCERPT_SECS: f64 = 6.0;
 
-/// Writes `EXCERPT_SECS` of `shared/data/<folder>/<file>`, from 20 s in, to `out`.
-fn excerpt(folder: &str, file: &str, out: &Path) {
-    excerpt_at(folder, file, out, 1.0);
+/// Writes the repository's `EXCERPT_SECS` excerpt `name` (`assets/test-audio/`) to `out`.
+fn excerpt(name: &str, out: &Path) {
+    excerpt_at(name, out, 1.0);
 }
 
 /// [`excerpt`], its samples multiplied by `gain`.
-fn excerpt_at(folder: &str, file: &str, out: &Path, gain: f32) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(folder)
-        .join(file);
-    let (clip, _) = load_mono_8k(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    let rate = TARGET_RATE as usize;
-    let start = 20 * rate;
-    let end = start + (EXCERPT_SECS * rate as f64) as usize;
-    assert!(end <= clip.len(), "{} is too short", src.display());
+fn excerpt_at(name: &str, out: &Path, gain: f32) {
+    let (clip, _) = load_mono_8k(&test_audio(name)).unwrap();
+    assert_eq!(
+        clip.len(),
+        (EXCERPT_SECS * f64::from(TARGET_RATE)) as usize,
+        "{name}"
+    );
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     write_wav16(
         out,
-        &Clip::new(
-            clip.samples[start..end].iter().map(|x| x * gain).collect(),
-            TARGET_RATE,
-        ),
+        &Clip::new(clip.samples.iter().map(|x| x * gain).collect(), TARGET_RATE),
     )
     .unwrap();
 }
@@ -45,18 +39,15 @@ fn excerpt_at(folder: &str, file: &str, out: &Path, gain: f32) {
 /// `data/{ambient,lofi,piano}/` with one real excerpt each.
 fn genre_data(d: &Path) {
     excerpt(
-        "lofi",
-        "openclonk_k-pone_island-dreams.flac",
+        "k-pone_island-dreams_20-26s.flac",
         &d.join("data/lofi/island.wav"),
     );
     excerpt(
-        "piano",
-        "satie-gymnopedie-no1.flac",
+        "satie_gymnopedie-no1_20-26s.flac",
         &d.join("data/piano/satie.wav"),
     );
     excerpt(
-        "ambient",
-        "singularity_maxstack_coherence.flac",
+        "maxstack_coherence_20-26s.flac",
         &d.join("data/ambient/coherence.wav"),
     );
 }
@@ -253,9 +244,9 @@ fn raw_levels_are_kept_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // The same music 20 dB apart: only the level differs.
-    let track = "openclonk_k-pone_island-dreams.flac";
-    excerpt_at("lofi", track, &d.join("data/quiet/island.wav"), 0.1);
-    excerpt("lofi", track, &d.join("data/loud/island.wav"));
+    let track = "k-pone_island-dreams_20-26s.flac";
+    excerpt_at(track, &d.join("data/quiet/island.wav"), 0.1);
+    excerpt(track, &d.join("data/loud/island.wav"));
     write(d, "tiny.toml", TINY_CONFIG);
     lofigen(
         d,

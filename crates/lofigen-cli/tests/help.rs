@@ -75,7 +75,7 @@ fn train_help() {
 fn generate_help() {
     help(
         &["generate", "--help"],
-        &["--run", "--seconds", "--out", "--seed-audio", "--f16"],
+        &["--run", "--seconds", "--out", "--prompt-audio", "--f16"],
     );
 }
 
@@ -87,7 +87,7 @@ fn lofi_help() {
             "--out",
             "--seconds",
             "--run",
-            "--seed-audio",
+            "--prompt-audio",
             "--temperature",
             "stdout",
         ],

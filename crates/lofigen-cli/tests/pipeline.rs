@@ -134,7 +134,7 @@ fn train_writes_a_complete_run_directory() {
 
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
-    assert_eq!(info["family"], "seed");
+    assert_eq!(info["family"], "paper");
     assert_eq!(info["receptive_field"], 15);
     assert_eq!(info["parameters"], 4 * 8 + 4 + 4 * 8 + 1);
     assert_eq!(info["sources"].as_array().unwrap().len(), 2);

@@ -34,13 +34,13 @@ pub fn lofi_model(device: &Device) -> Result<(RunConfig, Model)> {
                 problem: format!("cannot read the weights: {e}"),
             }
         })?;
-    let model = crate::train::model_from_record(&config, record, path, device)?;
+    let model = crate::run::model_from_record(&config, record, path, device)?;
     Ok((config, model))
 }
 
 /// The clip the bundled model continues by default: half a second of "Island Dreams" by
 /// K-Pone (the same CC BY 3.0 recording as the demo clip).
-pub fn lofi_seed() -> Result<Clip> {
+pub fn lofi_prompt() -> Result<Clip> {
     let bad = |problem: String| Error::Run {
         path: Path::new("assets/models/lofi/seed.wav").to_path_buf(),
         problem,

@@ -175,7 +175,7 @@ pub fn prepare(
         }
     }
     let json = serde_json::to_string_pretty(&report.manifest).expect("manifest serialises");
-    crate::fsutil::write_atomic(&out.join(MANIFEST), json.as_bytes())?;
+    crate::error::write_file(&out.join(MANIFEST), json.as_bytes())?;
     Ok(report)
 }
 

@@ -1,6 +1,6 @@
 //! The library's error type: every variant names the file (or config key) and the problem.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lofigen_audio::AudioError;
 
@@ -102,4 +102,10 @@ impl Error {
             source,
         }
     }
+}
+
+/// Write `bytes` to `path` through the one atomic writer ([`lofigen_audio::atomic`]), the
+/// error naming `path`.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    lofigen_audio::write_atomic(path, bytes).map_err(|e| Error::io("write", path, e))
 }

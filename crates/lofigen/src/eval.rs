@@ -18,6 +18,9 @@ use crate::data::Windows;
 use crate::error::{Error, Result};
 use crate::model::Model;
 
+/// Time columns of a spectrogram panel in reports and `lofigen eval` (about one per pixel).
+pub const SPECTROGRAM_COLUMNS: usize = 480;
+
 /// The analysis settings, written into the report so that its numbers can be read later.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalSettings {
@@ -140,8 +143,8 @@ pub fn nll_bits_per_sample(
         return None;
     }
     // Batches of 4 windows bound memory like training's; the mean does not depend on it.
-    let nats = crate::train::evaluate(model, &windows, 4, max_windows, device);
-    Some(crate::train::nats_to_bits(nats))
+    let nats = crate::loss::mean_loss(model, &windows, 4, max_windows, device);
+    Some(crate::loss::nats_to_bits(nats))
 }
 
 /// Measures each `(name, clip)` of `generated` against the `reference` set.

@@ -10,15 +10,19 @@
 pub mod bundled;
 pub mod config;
 pub mod corpus;
+pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;
-pub mod fsutil;
 pub mod generate;
+pub mod loss;
 pub mod model;
 pub mod plot;
+pub mod run;
+pub mod runtime;
+pub mod table;
 pub mod train;
 
 pub use config::RunConfig;

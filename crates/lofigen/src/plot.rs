@@ -7,7 +7,6 @@ use lofigen_audio::measures::Spectrogram;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::train::EpochMetrics;
 
 /// One curve.
 #[derive(Clone, Debug)]
@@ -23,22 +22,6 @@ pub struct Series {
 }
 
 impl Series {
-    /// The train and validation curves of one run; `name` prefixes the legend.
-    pub fn from_history(name: &str, history: &[EpochMetrics]) -> Vec<Series> {
-        Self::pair(
-            name,
-            history
-                .iter()
-                .map(|m| (m.epoch as f64, m.train_loss))
-                .collect(),
-            history
-                .iter()
-                .map(|m| (m.epoch as f64, m.valid_loss))
-                .collect(),
-            0,
-        )
-    }
-
     /// Train and validation series of one run drawn in palette colour `color`.
     pub fn pair(
         name: &str,
@@ -64,42 +47,31 @@ impl Series {
     }
 }
 
-/// Draw `series` into a PNG at `path` (written aside, then renamed; a device or pipe is written
-/// directly).
+/// Draw `series` into a PNG at `path` (written through [`lofigen_audio::atomic`]).
 pub fn loss_curves(path: &Path, title: &str, series: &[Series]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // A device or pipe (`/dev/stdout`) gets the bytes written into it: renaming over it would,
-    // as root, replace the device node itself. The PNG is then drawn in the temp folder.
-    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-    // plotters picks the encoder from the extension, so the temporary name keeps `.png`.
-    let tmp_name = format!(".tmp-{}-{name}", std::process::id());
-    let tmp = if special {
-        std::env::temp_dir().join(tmp_name)
-    } else {
-        path.with_file_name(tmp_name)
-    };
-    draw(&tmp, title, series).map_err(|problem| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Plot {
+    write_png(path, |tmp| draw(tmp, title, series))
+}
+
+/// Draws a PNG with `draw` at a temporary path and moves it into place; a drawing problem is
+/// [`Error::Plot`], a writing one [`Error::Io`], both naming `path`.
+fn write_png(
+    path: &Path,
+    draw: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let mut problem = None;
+    let written = lofigen_audio::write_atomic_with(path, |tmp| {
+        draw(tmp).map_err(|p| {
+            problem = Some(p);
+            std::io::Error::other("drawing failed")
+        })
+    });
+    match (problem, written) {
+        (Some(problem), _) => Err(Error::Plot {
             path: path.to_path_buf(),
             problem,
-        }
-    })?;
-    let placed = if special {
-        std::fs::read(&tmp).and_then(|png| {
-            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
-            std::io::Write::write_all(&mut out, &png)
-        })
-    } else {
-        std::fs::rename(&tmp, path)
-    };
-    if placed.is_err() || special {
-        let _ = std::fs::remove_file(&tmp);
+        }),
+        (None, written) => written.map_err(|e| Error::io("write", path, e)),
     }
-    placed.map_err(|e| Error::io("write", path, e))
 }
 
 /// The y range of a log axis around the data `[y_min, y_max]` (both > 0), with some room.
@@ -212,23 +184,11 @@ fn draw(path: &Path, title: &str, series: &[Series]) -> std::result::Result<(), 
     Ok(())
 }
 
-/// Draw spectrograms side by side in one PNG at `path` (written aside, then renamed), each panel
+/// Draw spectrograms side by side in one PNG at `path` (written atomically), each panel
 /// titled by its label, on one shared dB colour scale (the top 80 dB below the loudest cell of
 /// all panels), so that panels of loudness-normalised clips compare directly.
 pub fn spectrograms(path: &Path, title: &str, panels: &[(&str, &Spectrogram)]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
-    draw_spectrograms(&tmp, title, panels).map_err(|problem| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Plot {
-            path: path.to_path_buf(),
-            problem,
-        }
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+    write_png(path, |tmp| draw_spectrograms(tmp, title, panels))
 }
 
 /// Dynamic range shown by [`spectrograms`], dB.

@@ -1,15 +1,7 @@
-//! Training: the step, the run directory, checkpoints, metrics and resume.
-//!
-//! A run directory holds:
-//! - `config.toml`: the resolved config, written before training starts;
-//! - `checkpoints/epoch-NNNN/`: model, optimizer state and `state.json` after each epoch,
-//!   built in a temporary folder and renamed into place, so a kill never leaves a checkpoint
-//!   that looks complete but is not;
-//! - `metrics.csv` (`epoch,split,loss`) and `loss.png`, rewritten from the checkpoint's history,
-//!   so after a resume they never hold duplicated or missing rows;
-//! - `run.json`: what was trained on, for how long, on which device.
+//! Training: the step (data-parallel, mixed precision), the epoch loop and resume. What a run
+//! writes, and where, is [`crate::run`]'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -17,94 +9,15 @@ use std::time::Instant;
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::DType;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{RunConfig, TrainPrecision};
 use crate::corpus::Track;
 use crate::data::{Split, Splits, Windows, split_tracks};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::loss::{batch_loss_in, mean_loss, nats_to_bits};
 use crate::model::{Model, ModelConfig};
-
-/// File names inside a run directory.
-pub mod files {
-    /// The resolved config.
-    pub const CONFIG: &str = "config.toml";
-    /// Loss per epoch and split.
-    pub const METRICS: &str = "metrics.csv";
-    /// Train and validation curves.
-    pub const LOSS_PLOT: &str = "loss.png";
-    /// Summary of the run.
-    pub const RUN_INFO: &str = "run.json";
-    /// Folder of per-epoch checkpoints.
-    pub const CHECKPOINTS: &str = "checkpoints";
-    /// Model weights inside a checkpoint.
-    pub const MODEL: &str = "model.bpk";
-    /// Optimizer state inside a checkpoint.
-    pub const OPTIMIZER: &str = "optimizer.bpk";
-    /// Progress inside a checkpoint.
-    pub const STATE: &str = "state.json";
-}
-
-/// How many checkpoints to keep (the newest ones).
-const KEEP_CHECKPOINTS: usize = 2;
-
-/// Loss of one epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the windows used.
-    pub train_loss: f64,
-    /// Mean validation loss.
-    pub valid_loss: f64,
-    /// Validation NLL in bits per sample, for classifying models (8 bits = a uniform guess
-    /// over 256 classes).
-    #[serde(default)]
-    pub valid_bits_per_sample: Option<f64>,
-    /// Training windows used in this epoch.
-    pub windows: usize,
-    /// Wall-clock seconds of this epoch.
-    pub seconds: f64,
-}
-
-/// Progress stored with each checkpoint.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Optimiser steps taken.
-    pub step: usize,
-    /// Metrics of every completed epoch.
-    pub history: Vec<EpochMetrics>,
-    /// Loss on the test split, once training has finished.
-    pub test_loss: Option<f64>,
-}
-
-/// Summary written to `run.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunInfo {
-    /// lofigen version that trained it.
-    pub lofigen_version: String,
-    /// Model family.
-    pub family: String,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Receptive field in samples.
-    pub receptive_field: usize,
-    /// The device trained on.
-    pub device: String,
-    /// Source files.
-    pub sources: Vec<PathBuf>,
-    /// Seconds of audio in train / validation / test.
-    pub split_seconds: [f64; 3],
-    /// Windows per split.
-    pub split_windows: [usize; 3],
-    /// Progress so far.
-    pub state: TrainState,
-}
+use crate::run::{EpochMetrics, RunDir, RunInfo, TrainState, files, load_model, read_state};
 
 /// Events from training, for progress display. The library never prints.
 pub trait TrainObserver {
@@ -150,65 +63,6 @@ impl TrainOptions {
             device,
             replicas: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-/// MSE between prediction and target, as a 1-element tensor.
-fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
-    // Flattened first: on WGPU, burn 0.22.1's fusion pairs the elements of a conv1d output
-    // and a `[batch, 1, time]` target wrongly when a subtraction, a square and a reduction
-    // are fused (found by tests/wgpu.rs: 10-80% off; plain sums come out right). On one
-    // axis it is exact, and on the CPU the reshape is free.
-    let n = pred.shape().num_elements();
-    (pred.reshape([n]) - target.reshape([n]))
-        .powi_scalar(2)
-        .mean()
-}
-
-/// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy
-/// in nats per sample for classifying ones.
-pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Device) -> Tensor<1> {
-    batch_loss_in(model, windows, ids, device, DType::F32)
-}
-
-/// [`batch_loss`] with the model's weights already in `compute` (f32, f16 or bf16): the input
-/// is cast to it, the output back to f32 before the loss.
-fn batch_loss_in(
-    model: &Model,
-    windows: &Windows,
-    ids: &[usize],
-    device: &Device,
-    compute: DType,
-) -> Tensor<1> {
-    let to_f32 = |t: Tensor<3>| {
-        if compute == DType::F32 {
-            t
-        } else {
-            t.cast(DType::F32)
-        }
-    };
-    match model {
-        Model::Seed(m) => {
-            let (x, y) = windows.batch(ids, device);
-            let x = if compute == DType::F32 {
-                x
-            } else {
-                x.cast(compute)
-            };
-            mse(to_f32(m.forward(x)), y)
-        }
-        Model::WaveNet(m) => {
-            let b = windows.class_batch(ids, m.classes, device);
-            let genre = m.conditioned().then_some(b.genre);
-            if compute == DType::F32 {
-                // The fused head + cross-entropy where the backend has it (Flex).
-                m.loss_channels_last(b.input, genre, b.target, true)
-            } else {
-                // Mixed precision: logits back to f32 before the loss.
-                let logits = to_f32(m.forward_channels_last(b.input, genre));
-                crate::model::wavenet::cross_entropy_channels_last(logits, b.target)
-            }
         }
     }
 }
@@ -348,11 +202,6 @@ fn step_gradients(
     (sum.grads(), loss)
 }
 
-/// Nats per sample as bits per sample.
-pub fn nats_to_bits(nats: f64) -> f64 {
-    nats / std::f64::consts::LN_2
-}
-
 /// Replace `genres = ["auto"]` with the tracks' sorted labels, and check that every track's
 /// label is one of the model's genres. Returns the config to train and each track's genre.
 pub fn resolve_genres(config: &RunConfig, tracks: &[Track]) -> Result<(RunConfig, Vec<usize>)> {
@@ -388,265 +237,6 @@ pub fn resolve_genres(config: &RunConfig, tracks: &[Track]) -> Result<(RunConfig
     Ok((config, ids))
 }
 
-/// Mean loss of `model` over every window of `windows` (capped at `max`), without gradients.
-pub fn evaluate(
-    model: &Model,
-    windows: &Windows,
-    batch_size: usize,
-    max: Option<usize>,
-    device: &Device,
-) -> f64 {
-    let n = max.map_or(windows.len(), |m| m.min(windows.len()));
-    let ids: Vec<usize> = (0..n).collect();
-    let mut sum = 0.0;
-    for chunk in ids.chunks(batch_size) {
-        let loss: f32 = batch_loss(model, windows, chunk, device).into_scalar();
-        sum += f64::from(loss) * chunk.len() as f64;
-    }
-    sum / n.max(1) as f64
-}
-
-/// The newest complete checkpoint of a run, if any.
-pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
-    let dir = run_dir.join(files::CHECKPOINTS);
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-                && p.join(files::STATE).is_file()
-        })
-        .collect();
-    found.sort();
-    found.pop()
-}
-
-/// Load a run's resolved config.
-pub fn load_run_config(run_dir: &Path) -> Result<RunConfig> {
-    let path = run_dir.join(files::CONFIG);
-    if !path.is_file() {
-        return Err(Error::Run {
-            path: run_dir.to_path_buf(),
-            problem: "not a run directory (no config.toml)".into(),
-        });
-    }
-    RunConfig::load(&path)
-}
-
-/// Load model weights from a checkpoint into a model built from `config`.
-pub fn load_model(config: &RunConfig, checkpoint: &Path, device: &Device) -> Result<Model> {
-    let path = checkpoint.join(files::MODEL);
-    let record = ModuleRecord::load(&path).map_err(|e| Error::Run {
-        path: path.clone(),
-        problem: format!("cannot read checkpoint: {e}"),
-    })?;
-    model_from_record(config, record, &path, device)
-}
-
-/// The configured model with the weights of `record` (read from `path`, for messages).
-pub(crate) fn model_from_record(
-    config: &RunConfig,
-    record: ModuleRecord,
-    path: &Path,
-    device: &Device,
-) -> Result<Model> {
-    // Seeded so that the throw-away initial draws never touch the process's RNG unlocked.
-    config
-        .model
-        .init_seeded(0, device)
-        .try_load_record(record)
-        .map_err(|e| Error::Run {
-            path: path.to_path_buf(),
-            problem: format!("checkpoint does not fit the configured model: {e}"),
-        })
-}
-
-/// Load a run's latest trained model for inference.
-pub fn load_trained(run_dir: &Path, device: &Device) -> Result<(RunConfig, Model)> {
-    let config = load_run_config(run_dir)?;
-    let checkpoint = latest_checkpoint(run_dir).ok_or_else(|| Error::Run {
-        path: run_dir.to_path_buf(),
-        problem: "has no checkpoint yet (train at least one epoch)".into(),
-    })?;
-    let model = load_model(&config, &checkpoint, device)?;
-    Ok((config, model))
-}
-
-fn read_state(checkpoint: &Path) -> Result<TrainState> {
-    let path = checkpoint.join(files::STATE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Run {
-        path,
-        problem: format!("corrupt training state: {e}"),
-    })
-}
-
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_string_pretty(value)
-        .expect("plain data serialises")
-        .into_bytes()
-}
-
-/// Write the optimizer state with its tensors in name order.
-///
-/// `ModuleOptimizer::save` lays the tensors out in the order of a hash map whose seed changes
-/// from process to process, so the same state gave different bytes. Reading its output back and
-/// sorting it is cheap next to a training epoch, and the file stays what `ModuleOptimizer::load`
-/// reads (scalars and metadata are copied as they are).
-fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), RecordError> {
-    let reader = burn_pack::Reader::from_bytes(optim.into_bytes()?)?;
-    let scalars = reader.scalars().clone();
-    let metadata = reader.metadata().clone();
-    let mut tensors = reader.into_tensors()?;
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut writer = burn_pack::Writer::new(tensors);
-    for (key, value) in &scalars {
-        writer = writer.with_scalar(key, *value);
-    }
-    for (key, value) in &metadata {
-        writer = writer.with_metadata(key, value);
-    }
-    // Written aside and renamed into place by burn-pack itself.
-    writer.write_to_file(path)?;
-    Ok(())
-}
-
-/// Model, optimizer state and `state.json` into the (temporary) folder `dir`, each on disk
-/// before this returns.
-fn write_checkpoint_files(
-    dir: &Path,
-    model: &Model,
-    optim: &ModuleOptimizer,
-    state: &TrainState,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-    let record_err = |path: &Path, e: RecordError| Error::Run {
-        path: path.to_path_buf(),
-        problem: format!("cannot write checkpoint: {e}"),
-    };
-    let model_path = dir.join(files::MODEL);
-    model
-        .clone()
-        .into_record()
-        .save(&model_path)
-        .map_err(|e| record_err(&model_path, e))?;
-    let optim_path = dir.join(files::OPTIMIZER);
-    save_optimizer(optim, &optim_path).map_err(|e| record_err(&optim_path, e))?;
-    for f in [&model_path, &optim_path] {
-        std::fs::File::open(f)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("write", f, e))?;
-    }
-    write_atomic(&dir.join(files::STATE), &to_json(state))
-}
-
-/// Write a checkpoint folder aside, then rename it into place; prune old ones.
-fn save_checkpoint(
-    run_dir: &Path,
-    model: &Model,
-    optim: &ModuleOptimizer,
-    state: &TrainState,
-) -> Result<PathBuf> {
-    let dir = run_dir.join(files::CHECKPOINTS);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
-    let final_dir = dir.join(format!("epoch-{:04}", state.epoch));
-    let tmp = dir.join(format!(
-        ".epoch-{:04}.tmp-{}",
-        state.epoch,
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    if let Err(e) = write_checkpoint_files(&tmp, model, optim, state) {
-        // A full disk or a failing write leaves nothing behind, not even the hidden folder:
-        // only a folder renamed to `epoch-NNNN` is ever loaded, but a stale one would waste
-        // the space that was just found missing.
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::Run {
-            path: final_dir,
-            problem: format!("checkpoint not saved (earlier checkpoints are kept): {e}"),
-        });
-    }
-    if final_dir.exists() {
-        // A rerun of the same epoch (after a resume from an older checkpoint) replaces it.
-        std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io("replace", &final_dir, e))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io("write", &final_dir, e))?;
-
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io("read", &dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-        })
-        .collect();
-    all.sort();
-    let excess = all.len().saturating_sub(KEEP_CHECKPOINTS);
-    for old in &all[..excess] {
-        let _ = std::fs::remove_dir_all(old);
-    }
-    remove_stale_temp_folders(&dir);
-    Ok(final_dir)
-}
-
-/// Temporary checkpoint folders (`.epoch-NNNN.tmp-PID`) left by killed runs: never loaded, but
-/// each holds a model's worth of disk. One process trains a run at a time, so any left once ours
-/// is renamed into place are stale.
-fn remove_stale_temp_folders(checkpoints: &Path) {
-    let Ok(entries) = std::fs::read_dir(checkpoints) else {
-        return;
-    };
-    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with(".epoch-"))
-        {
-            let _ = std::fs::remove_dir_all(&p);
-        }
-    }
-}
-
-/// Write `metrics.csv` from the history (plus the test loss when known).
-fn write_metrics(run_dir: &Path, state: &TrainState) -> Result<()> {
-    let mut csv = String::from("epoch,split,loss\n");
-    for m in &state.history {
-        csv.push_str(&format!("{},train,{}\n", m.epoch, m.train_loss));
-        csv.push_str(&format!("{},valid,{}\n", m.epoch, m.valid_loss));
-    }
-    if let Some(t) = state.test_loss {
-        csv.push_str(&format!("{},test,{t}\n", state.epoch));
-    }
-    write_atomic(&run_dir.join(files::METRICS), csv.as_bytes())
-}
-
-/// Read a run's `metrics.csv` back: rows of `(epoch, split, loss)`.
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<(usize, String, f64)>> {
-    let path = run_dir.join(files::METRICS);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let bad = || Error::Run {
-            path: path.clone(),
-            problem: format!(
-                "line {}: expected `epoch,split,loss`, found `{line}`",
-                i + 1
-            ),
-        };
-        let mut parts = line.split(',');
-        let (Some(e), Some(s), Some(l), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        rows.push((
-            e.parse().map_err(|_| bad())?,
-            s.to_string(),
-            l.parse().map_err(|_| bad())?,
-        ));
-    }
-    Ok(rows)
-}
-
 /// Train `config` on `tracks` into the run directory of `opts`.
 pub fn train(
     config: &RunConfig,
@@ -660,10 +250,10 @@ pub fn train(
     for d in std::iter::once(&opts.device).chain(&opts.replicas) {
         check_precision(config.train.precision, d)?;
     }
-    let run_dir = &opts.run_dir;
-    let config_path = run_dir.join(files::CONFIG);
+    let run = RunDir::new(&opts.run_dir);
+    let config_path = run.path().join(files::CONFIG);
     let checkpoint = if opts.resume {
-        let saved = load_run_config(run_dir)?;
+        let saved = run.config()?;
         if saved.model != config.model {
             return Err(Error::Run {
                 path: config_path,
@@ -672,11 +262,11 @@ pub fn train(
                     .into(),
             });
         }
-        latest_checkpoint(run_dir)
+        run.latest_checkpoint()
     } else {
-        if config_path.exists() {
+        if run.exists() {
             return Err(Error::Run {
-                path: run_dir.clone(),
+                path: run.path().to_path_buf(),
                 problem:
                     "already holds a run; pass --resume to continue it, or choose a new folder"
                         .into(),
@@ -686,9 +276,8 @@ pub fn train(
     };
     // Check the audio before anything is written, so a failed start leaves no run behind.
     let splits: Splits = split_tracks(tracks, &config.data)?;
-    std::fs::create_dir_all(run_dir).map_err(|e| Error::io("create folder", run_dir, e))?;
     if !opts.resume {
-        write_atomic(&config_path, config.to_toml().as_bytes())?;
+        run.write_config(config)?;
     }
 
     let data = &config.data;
@@ -782,7 +371,7 @@ pub fn train(
             }
         }
         let valid_model = model.valid();
-        let valid_loss = evaluate(
+        let valid_loss = mean_loss(
             &valid_model,
             &valid_w,
             t.batch_size,
@@ -800,33 +389,26 @@ pub fn train(
         state.epoch = epoch;
         state.history.push(metrics.clone());
         state.test_loss = None;
-        save_checkpoint(run_dir, &model, &optim, &state)?;
-        write_metrics(run_dir, &state)?;
+        run.save_checkpoint(&model, &optim, &state)?;
+        run.write_metrics(&state)?;
         info.state = state.clone();
-        write_atomic(&run_dir.join(files::RUN_INFO), &to_json(&info))?;
-        crate::plot::loss_curves(
-            &run_dir.join(files::LOSS_PLOT),
-            match config.model.classes() {
-                Some(_) => "Training and validation loss (cross-entropy, nats per sample)",
-                None => "Training and validation loss (MSE)",
-            },
-            &[crate::plot::Series::from_history("", &state.history)].concat(),
-        )?;
+        run.write_info(&info)?;
+        run.write_loss_plot(&state.history, config.model.loss_unit())?;
         observer.epoch_done(&metrics);
     }
-    if let Some(ck) = latest_checkpoint(run_dir) {
+    if let Some(ck) = run.latest_checkpoint() {
         // The test split is scored once, when this call ends, on the newest checkpoint.
         let model = load_model(config, &ck, &device)?;
-        state.test_loss = Some(evaluate(
+        state.test_loss = Some(mean_loss(
             &model,
             &test_w,
             t.batch_size,
             t.max_valid_windows,
             &device,
         ));
-        write_metrics(run_dir, &state)?;
+        run.write_metrics(&state)?;
         info.state = state.clone();
-        write_atomic(&run_dir.join(files::RUN_INFO), &to_json(&info))?;
+        run.write_info(&info)?;
     }
     Ok(state)
 }

@@ -2,12 +2,12 @@
 //! (it predicts lofi it never saw far better than the same network untrained), and what it
 //! plays measures neither as silence, nor as a stuck tone, nor as white noise.
 
-use lofigen::bundled::{lofi_model, lofi_seed};
+use lofigen::bundled::{lofi_model, lofi_prompt};
 use lofigen::data::normalize_loudness;
 use lofigen::eval::nll_bits_per_sample;
-use lofigen::generate::{GenerateOptions, SeedAudio, generate, seed_samples};
+use lofigen::generate::{GenerateOptions, Prompt, generate, prompt_samples};
 use lofigen::model::Model;
-use lofigen_audio::{Clip, load_mono_8k, measures::analyse};
+use lofigen_audio::{load_mono_8k, measures::analyse};
 
 mod common;
 
@@ -17,7 +17,7 @@ fn the_bundled_model_is_wavenet_small_and_its_seed_is_half_a_second_of_music() {
     assert!(matches!(model, Model::WaveNet(_)));
     assert_eq!(model.param_count(), 654_016);
     assert_eq!(config.model.receptive_field(), 2048);
-    let seed = lofi_seed().unwrap();
+    let seed = lofi_prompt().unwrap();
     assert_eq!(seed.len(), 4096);
     assert!(seed.rms() > 0.05, "the seed clip is near silence");
 }
@@ -26,10 +26,10 @@ fn the_bundled_model_is_wavenet_small_and_its_seed_is_half_a_second_of_music() {
 fn the_bundled_weights_predict_unseen_lofi_better_than_untrained_ones() {
     let device = lofigen::cpu_device();
     let (config, model) = lofi_model(&device).unwrap();
-    // Jazz from Colobot: lofi the bundled model did not train on (it saw K-Pone's tracks).
-    let path = common::shared_data().join("lofi/colobot_daniel-roux_jazz-buzzing.flac");
-    let track = load_mono_8k(&path).unwrap().0;
-    let excerpt = Clip::new(track.samples[40 * 8000..60 * 8000].to_vec(), 8000);
+    // K-Pone's "The Skylands", 40-60 s: lofi the bundled model did not train on (it saw three
+    // other tracks of his).
+    let path = common::test_audio("k-pone_the-skylands_40-60s.flac");
+    let excerpt = load_mono_8k(&path).unwrap().0;
     let reference = [normalize_loudness(&excerpt)];
     let bits = |m: &Model| {
         nll_bits_per_sample(m, &reference, 8192, 0, None, &device).expect("a WaveNet has an NLL")
@@ -46,7 +46,7 @@ fn the_bundled_weights_predict_unseen_lofi_better_than_untrained_ones() {
 #[test]
 fn the_bundled_model_plays_music_like_audio() {
     let (config, model) = lofi_model(&lofigen::cpu_device()).unwrap();
-    let seed = seed_samples(&config, &SeedAudio::Clip(lofi_seed().unwrap())).unwrap();
+    let seed = prompt_samples(&config, &Prompt::Clip(lofi_prompt().unwrap())).unwrap();
     let opts = GenerateOptions {
         seconds: 4.0,
         ..Default::default()

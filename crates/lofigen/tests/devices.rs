@@ -11,7 +11,8 @@ use std::path::Path;
 use lofigen::RunConfig;
 use lofigen::config::TrainPrecision;
 use lofigen::corpus::Track;
-use lofigen::train::{TrainObserver, TrainOptions, TrainState, files, train};
+use lofigen::run::{TrainState, files};
+use lofigen::train::{TrainObserver, TrainOptions, train};
 
 mod common;
 

@@ -80,7 +80,7 @@ fn fft_and_direct_agree_on_every_preset_layer_shape() {
     let mut shapes = Vec::new();
     for name in ["seed6", "seed6-code", "seed4"] {
         let config = RunConfig::preset(name).unwrap();
-        let ModelConfig::Seed(s) = &config.model else {
+        let ModelConfig::Paper(s) = &config.model else {
             panic!("a seed config")
         };
         let mut c_in = 1;
@@ -133,11 +133,11 @@ fn fft_path_is_causal_to_rounding_and_keeps_the_receptive_field() {
     // or later outputs only at float rounding (overlap-save mixes a block's samples there).
     let device = lofigen::cpu_device();
     let mut config = RunConfig::preset("seed4").unwrap();
-    let ModelConfig::Seed(s) = &mut config.model else {
+    let ModelConfig::Paper(s) = &mut config.model else {
         panic!("a seed config")
     };
     s.conv_algorithm = ConvAlgorithm::Fft;
-    let lofigen::model::Model::Seed(model) = config.model.init_seeded(3, &device) else {
+    let lofigen::model::Model::Paper(model) = config.model.init_seeded(3, &device) else {
         panic!("a seed config")
     };
     let rf = config.model.receptive_field();
@@ -145,8 +145,8 @@ fn fft_path_is_causal_to_rounding_and_keeps_the_receptive_field() {
     let p = rf / 2;
     let mut impulse = vec![0.0; n];
     impulse[p] = 1.0;
-    let a = lofigen::generate::full_forward(&model, &vec![0.0; n], &device);
-    let b = lofigen::generate::full_forward(&model, &impulse, &device);
+    let a = lofigen::generate::oracle::full_forward(&model, &vec![0.0; n], &device);
+    let b = lofigen::generate::oracle::full_forward(&model, &impulse, &device);
     let diff: Vec<f32> = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).collect();
     let inside = diff[p..p + rf].iter().fold(0.0f32, |m, v| m.max(*v));
     let outside = diff[..p]

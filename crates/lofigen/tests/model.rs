@@ -2,11 +2,11 @@
 
 use burn::prelude::*;
 use lofigen::RunConfig;
-use lofigen::generate::full_forward;
-use lofigen::model::{Model, SeedConvNet};
+use lofigen::generate::oracle::full_forward;
+use lofigen::model::{Model, PaperNet};
 
-fn seed_model(config: &RunConfig, device: &Device) -> SeedConvNet {
-    let Model::Seed(m) = config.model.init_seeded(3, device) else {
+fn seed_model(config: &RunConfig, device: &Device) -> PaperNet {
+    let Model::Paper(m) = config.model.init_seeded(3, device) else {
         panic!("a seed preset builds a seed model")
     };
     m
@@ -49,7 +49,7 @@ fn small() -> RunConfig {
 /// Exact (bitwise) causality is a property of the direct convolution; the FFT path mixes a
 /// block's samples at rounding level, and tests/fftconv.rs checks it to a tolerance.
 fn direct(mut config: RunConfig) -> RunConfig {
-    let lofigen::model::ModelConfig::Seed(s) = &mut config.model else {
+    let lofigen::model::ModelConfig::Paper(s) = &mut config.model else {
         panic!("a seed config")
     };
     s.conv_algorithm = lofigen::model::ConvAlgorithm::Direct;

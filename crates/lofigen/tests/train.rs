@@ -7,9 +7,9 @@ use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::data::{Split, Windows, split_tracks};
 use lofigen::generate::{GenerateOptions, generate};
-use lofigen::train::{
-    Silent, TrainOptions, evaluate, files, latest_checkpoint, load_trained, train,
-};
+use lofigen::loss::mean_loss;
+use lofigen::run::{RunDir, files};
+use lofigen::train::{Silent, TrainOptions, train};
 
 mod common;
 
@@ -23,7 +23,7 @@ fn tracks() -> Vec<Track> {
     common::tiny_tracks()
 }
 
-fn run(dir: &Path, config: &RunConfig, resume: bool) -> lofigen::train::TrainState {
+fn run(dir: &Path, config: &RunConfig, resume: bool) -> lofigen::run::TrainState {
     let mut opts = TrainOptions::new(dir, lofigen::cpu_device());
     opts.resume = resume;
     train(config, &tracks(), &opts, &mut Silent).unwrap()
@@ -57,12 +57,14 @@ fn validation_loss_is_computed_on_the_validation_split_only() {
     let config = tiny(1);
     let state = run(&dir.path().join("run"), &config, false);
     let device = lofigen::cpu_device();
-    let (_, model) = load_trained(&dir.path().join("run"), &device).unwrap();
+    let (_, model) = RunDir::new(dir.path().join("run"))
+        .load_trained(&device)
+        .unwrap();
     let splits = split_tracks(&tracks(), &config.data).unwrap();
     let w = |s: Split| Windows::new(splits.get(s), 1024, 1024);
-    let valid = evaluate(&model, &w(Split::Valid), 4, None, &device);
-    let test = evaluate(&model, &w(Split::Test), 4, None, &device);
-    let train_split = evaluate(&model, &w(Split::Train), 4, None, &device);
+    let valid = mean_loss(&model, &w(Split::Valid), 4, None, &device);
+    let test = mean_loss(&model, &w(Split::Test), 4, None, &device);
+    let train_split = mean_loss(&model, &w(Split::Train), 4, None, &device);
     assert!(
         (state.history[0].valid_loss - valid).abs() <= 1e-6 * valid.max(1e-9),
         "{} vs {valid}",
@@ -92,9 +94,15 @@ fn resume_continues_with_optimizer_state_and_same_seed_gives_same_weights() {
     // compares the files.
     let weights = |run: &str| -> Vec<f32> {
         let rd = dir.path().join(run);
-        assert!(latest_checkpoint(&rd).unwrap().ends_with("epoch-0002"));
-        let (_, lofigen::model::Model::Seed(m)) =
-            load_trained(&rd, &lofigen::cpu_device()).unwrap()
+        assert!(
+            RunDir::new(&rd)
+                .latest_checkpoint()
+                .unwrap()
+                .ends_with("epoch-0002")
+        );
+        let (_, lofigen::model::Model::Paper(m)) = RunDir::new(&rd)
+            .load_trained(&lofigen::cpu_device())
+            .unwrap()
         else {
             panic!("a seed run loads a seed model")
         };
@@ -114,9 +122,13 @@ fn resume_continues_with_optimizer_state_and_same_seed_gives_same_weights() {
     );
 
     // Without the optimizer state the second epoch would differ: check that it matters.
-    let ck = latest_checkpoint(&dir.path().join("split")).unwrap();
+    let ck = RunDir::new(dir.path().join("split"))
+        .latest_checkpoint()
+        .unwrap();
     std::fs::remove_dir_all(&ck).unwrap();
-    let first = latest_checkpoint(&dir.path().join("split")).unwrap();
+    let first = RunDir::new(dir.path().join("split"))
+        .latest_checkpoint()
+        .unwrap();
     std::fs::remove_file(first.join(files::OPTIMIZER)).unwrap();
     let err = lofigen::train::train(
         &tiny(2),
@@ -138,7 +150,7 @@ fn resuming_a_different_model_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     run(&dir.path().join("run"), &tiny(1), false);
     let mut other = tiny(2);
-    let lofigen::model::ModelConfig::Seed(s) = &mut other.model else {
+    let lofigen::model::ModelConfig::Paper(s) = &mut other.model else {
         panic!("tiny() is a seed config")
     };
     s.layers[0].channels = 4;
@@ -156,7 +168,7 @@ fn generation_writes_the_requested_length_and_is_reproducible() {
     let rd = dir.path().join("run");
     run(&rd, &tiny(1), false);
     let device = lofigen::cpu_device();
-    let (_, model) = load_trained(&rd, &device).unwrap();
+    let (_, model) = RunDir::new(&rd).load_trained(&device).unwrap();
     let seed = &common::demo_clip().samples[..2000];
     let opts = GenerateOptions {
         seconds: 0.75,
@@ -167,7 +179,7 @@ fn generation_writes_the_requested_length_and_is_reproducible() {
     assert_eq!(a.len(), 6000);
     let (pa, pb) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
     lofigen_audio::write_wav16(&pa, &a).unwrap();
-    let (_, model2) = load_trained(&rd, &device).unwrap();
+    let (_, model2) = RunDir::new(&rd).load_trained(&device).unwrap();
     lofigen_audio::write_wav16(&pb, &generate(&model2, seed, &opts)).unwrap();
     assert_eq!(std::fs::read(pa).unwrap(), std::fs::read(pb).unwrap());
 }
@@ -198,9 +210,11 @@ fn a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint() {
         "{err}"
     );
     assert!(err.to_string().contains("last good checkpoint is kept"));
-    let ck = latest_checkpoint(&rd).unwrap();
+    let ck = RunDir::new(&rd).latest_checkpoint().unwrap();
     assert!(ck.ends_with("epoch-0001"), "{}", ck.display());
-    let (_, lofigen::model::Model::Seed(m)) = load_trained(&rd, &lofigen::cpu_device()).unwrap()
+    let (_, lofigen::model::Model::Paper(m)) = RunDir::new(&rd)
+        .load_trained(&lofigen::cpu_device())
+        .unwrap()
     else {
         panic!("a seed run loads a seed model")
     };
@@ -235,10 +249,14 @@ fn same_seed_gives_byte_identical_checkpoint_files() {
     // And a run stopped after one epoch, then resumed: the same bytes again.
     run(&dir.path().join("c"), &tiny(1), false);
     run(&dir.path().join("c"), &config, true);
-    let a = latest_checkpoint(&dir.path().join("a")).unwrap();
+    let a = RunDir::new(dir.path().join("a"))
+        .latest_checkpoint()
+        .unwrap();
     assert!(a.ends_with("epoch-0002"), "{}", a.display());
     for other in ["b", "c"] {
-        let o = latest_checkpoint(&dir.path().join(other)).unwrap();
+        let o = RunDir::new(dir.path().join(other))
+            .latest_checkpoint()
+            .unwrap();
         assert!(o.ends_with("epoch-0002"), "{}", o.display());
         for f in [files::MODEL, files::OPTIMIZER] {
             let (x, y) = (
@@ -272,6 +290,6 @@ fn loading_keeps_the_parameter_ids_of_older_checkpoints() {
         .into_record()
         .save(dir.path().join(files::MODEL))
         .unwrap();
-    let loaded = lofigen::train::load_model(&config, dir.path(), &device).unwrap();
+    let loaded = lofigen::run::load_model(&config, dir.path(), &device).unwrap();
     assert_eq!(list_param_ids(&loaded), list_param_ids(&old));
 }

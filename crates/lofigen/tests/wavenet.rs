@@ -7,12 +7,15 @@ use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
+use lofigen::generate::oracle::full_logits;
 use lofigen::generate::{
-    AudioStream, GenerateOptions, KernelPath, Precision, Sampler, Sampling, SeedAudio,
-    WaveNetEngine, full_logits, generate, genre_index, seed_samples, wavenet_generate,
+    AudioStream, Engine, GenerateOptions, KernelPath, Precision, Prompt, Sampler, Sampling,
+    WaveNetEngine, generate, genre_index, prompt_samples, wavenet_generate,
 };
+use lofigen::loss::nats_to_bits;
 use lofigen::model::{Model, WaveNet};
-use lofigen::train::{TrainOptions, load_trained, nats_to_bits, resolve_genres, train};
+use lofigen::run::RunDir;
+use lofigen::train::{TrainOptions, resolve_genres, train};
 use lofigen_audio::mulaw;
 
 mod common;
@@ -47,7 +50,7 @@ fn tiny(genres: &str) -> RunConfig {
 fn build(config: &RunConfig, seed: u64, device: &Device) -> WaveNet {
     match config.model.init_seeded(seed, device) {
         Model::WaveNet(m) => m,
-        Model::Seed(_) => panic!("a wavenet config builds a wavenet"),
+        Model::Paper(_) => panic!("a wavenet config builds a wavenet"),
     }
 }
 
@@ -117,24 +120,6 @@ fn engine_equals_full_forward_through_dilations_to_512() {
 #[test]
 fn conditioned_engine_equals_full_forward_per_genre() {
     check_engine(&tiny(r#"["lofi", "piano"]"#), 2, 1200);
-}
-
-#[test]
-fn engine_reset_reproduces_the_first_run() {
-    let device = lofigen::cpu_device();
-    let config = tiny("[]");
-    let m = build(&config, 3, &device);
-    let clip = common::demo_clip();
-    let seed = classes_of(&clip.samples[5000..6000]);
-    let mut engine = WaveNetEngine::new(&m, 1, Precision::F32);
-    let run = |engine: &mut WaveNetEngine| {
-        let mut sampler = [Sampler::new(Sampling::default(), 256)];
-        wavenet_generate(engine, &mut sampler, &[&seed], 600)
-    };
-    let first = run(&mut engine);
-    let second = run(&mut engine);
-    assert_eq!(first, second);
-    assert_eq!(first[0].len(), 600);
 }
 
 #[test]
@@ -209,14 +194,14 @@ fn a_seed_clip_is_brought_to_the_level_the_model_trained_at() {
     );
     let mut config = tiny("[]");
     assert!(config.data.normalize_loudness);
-    let seed = seed_samples(&config, &SeedAudio::Clip(quiet.clone())).unwrap();
+    let seed = prompt_samples(&config, &Prompt::Clip(quiet.clone())).unwrap();
     let rms = lofigen_audio::Clip::new(seed, 8000).rms();
     assert!(
         (rms - lofigen::data::NORMALIZED_RMS).abs() < 1e-3,
         "seed RMS {rms}"
     );
     config.data.normalize_loudness = false;
-    let raw = seed_samples(&config, &SeedAudio::Clip(quiet.clone())).unwrap();
+    let raw = prompt_samples(&config, &Prompt::Clip(quiet.clone())).unwrap();
     assert_eq!(raw, quiet.samples);
 }
 
@@ -255,7 +240,9 @@ fn loss_falls_on_real_audio_and_nll_is_reported_in_bits() {
     }
     // The trained run loads back and generates.
     let device = lofigen::cpu_device();
-    let (run_config, model) = load_trained(&dir.path().join("run"), &device).unwrap();
+    let (run_config, model) = RunDir::new(dir.path().join("run"))
+        .load_trained(&device)
+        .unwrap();
     // `eval`'s NLL of the test split is the test loss in bits: same windows, same model.
     let splits = split_tracks(&tracks, &run_config.data).unwrap();
     let nll = nll_bits_per_sample(
@@ -362,7 +349,7 @@ fn wavenet_small_engine_equals_full_forward_on_every_path_threaded_and_f16() {
     let config = RunConfig::preset("wavenet-small").unwrap();
     let m = build(&config, 21, &device);
     let clip = common::demo_clip();
-    let (streams, steps, q) = (3, 400, 256);
+    let (streams, steps) = (3, 400);
     let inputs: Vec<Vec<usize>> = (0..streams)
         .map(|s| classes_of(&clip.samples[7000 + s * 3333..7000 + s * 3333 + steps]))
         .collect();
@@ -370,46 +357,17 @@ fn wavenet_small_engine_equals_full_forward_on_every_path_threaded_and_f16() {
         .iter()
         .map(|x| full_logits(&m, x, 0, &device))
         .collect();
-    let run = |mut e: WaveNetEngine| -> Vec<Vec<f32>> {
-        let mut got = vec![Vec::with_capacity(steps * q); streams];
-        let mut step_in = vec![0; streams];
-        for t in 0..steps {
-            for (x, input) in step_in.iter_mut().zip(&inputs) {
-                *x = input[t];
-            }
-            let logits = e.step(&step_in);
-            for s in 0..streams {
-                got[s].extend_from_slice(&logits[s * q..(s + 1) * q]);
-            }
-        }
-        got
-    };
-    let worst = |a: &[Vec<f32>], b: &[Vec<f32>]| {
-        a.iter()
-            .flatten()
-            .zip(b.iter().flatten())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max)
-    };
     let scale = want.iter().flatten().fold(1.0f32, |a, v| a.max(v.abs()));
     assert!(scale > 1e-2, "vacuous: logits ~ 0");
     for path in KernelPath::available() {
-        let one = run(WaveNetEngine::new(&m, streams, Precision::F32)
-            .with_kernel(path)
-            .with_threads(1));
-        let two = run(WaveNetEngine::new(&m, streams, Precision::F32)
-            .with_kernel(path)
-            .with_threads(2));
-        assert_eq!(one, two, "{path:?}: threads changed the logits");
-        let d = worst(&want, &one);
-        assert!(d <= 1e-4 * scale, "{path:?}: max diff {d} (scale {scale})");
-        let half = run(WaveNetEngine::new(&m, streams, Precision::F16).with_kernel(path));
-        let d = worst(&one, &half);
-        assert!(
-            d <= 1e-2 * scale && d > 0.0,
-            "{path:?} f16: max diff {d} (scale {scale})"
+        let got = common::teacher_forced(
+            &mut WaveNetEngine::new(&m, streams, Precision::F32).with_kernel(path),
+            &inputs,
         );
+        let d = common::max_diff(&want, &got);
+        assert!(d <= 1e-4 * scale, "{path:?}: max diff {d} (scale {scale})");
     }
+    common::check_engine_invariants(|p| WaveNetEngine::new(&m, streams, p), &inputs);
     // One stream, where every product is a single-stream tile.
     let one_stream = {
         let mut e = WaveNetEngine::new(&m, 1, Precision::F32).with_threads(2);
@@ -417,7 +375,7 @@ fn wavenet_small_engine_equals_full_forward_on_every_path_threaded_and_f16() {
             .flat_map(|t| e.step(&[inputs[0][t]]).to_vec())
             .collect::<Vec<f32>>()
     };
-    let d = worst(&want[..1], &[one_stream]);
+    let d = common::max_diff(&want[..1], &[one_stream]);
     assert!(d <= 1e-4 * scale, "one stream: max diff {d}");
 }
 

@@ -14,9 +14,11 @@ use lofigen::RunConfig;
 use lofigen::config::TrainPrecision;
 use lofigen::corpus::Track;
 use lofigen::device::{DeviceSpec, is_flex, resolve};
-use lofigen::generate::{GenerateOptions, full_forward, full_logits, generate};
+use lofigen::generate::oracle::{full_forward, full_logits};
+use lofigen::generate::{GenerateOptions, generate};
 use lofigen::model::Model;
-use lofigen::train::{TrainObserver, TrainOptions, files, latest_checkpoint, load_model, train};
+use lofigen::run::{RunDir, files, load_model};
+use lofigen::train::{TrainObserver, TrainOptions, train};
 
 mod common;
 
@@ -179,13 +181,13 @@ fn checkpoint_moves(config: &RunConfig, from: Device) {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().join("run");
     train_on(&rd, config, from);
-    let ck = latest_checkpoint(&rd).unwrap();
+    let ck = RunDir::new(&rd).latest_checkpoint().unwrap();
     let (cpu, gpu) = (lofigen::cpu_device(), wgpu());
     let on_cpu = load_model(config, &ck, &cpu).unwrap();
     let on_gpu = load_model(config, &ck, &gpu).unwrap();
     let audio = &common::demo_clip().samples[8000..8000 + 700];
     match (&on_cpu, &on_gpu) {
-        (Model::Seed(a), Model::Seed(b)) => {
+        (Model::Paper(a), Model::Paper(b)) => {
             let d = max_diff(&full_forward(a, audio, &cpu), &full_forward(b, audio, &gpu));
             assert!(d < 1e-4, "forward passes differ by {d}");
         }

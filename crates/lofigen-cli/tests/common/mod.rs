@@ -7,43 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The bundled 30 s demo clip (FLAC, in the repository).
-pub fn demo_flac() -> PathBuf {
-    existing(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../assets/demo_island_dreams_30s.flac"
-    ))
-}
-
-/// The same clip as an MP3, from the shared data folder.
-pub fn demo_mp3() -> PathBuf {
-    existing(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/demo/demo_island_dreams_30s.mp3"
-    ))
-}
-
-/// A track from `shared/data/lofi` (8 kHz mono FLAC), by file name.
-pub fn lofi_track(name: &str) -> PathBuf {
-    existing(&format!(
-        "{}/../../../shared/data/lofi/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-}
-
-fn existing(path: &str) -> PathBuf {
-    let p = PathBuf::from(path);
-    assert!(
-        p.is_file(),
-        "test data {} is missing (the tests need the repository's assets and /work/shared/data)",
-        p.display()
-    );
-    p
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use lofigen_testkit::{demo_flac, demo_mp3, test_audio};
 
 /// A tiny model that trains in a fraction of a second: receptive field 15 samples.
 pub const TINY_CONFIG: &str = r#"[model]
-family = "seed"
+family = "paper"
 layers = [ { channels = 4, kernel = 8 }, { channels = 1, kernel = 8 } ]
 [data]
 window_samples = 512
@@ -365,10 +334,7 @@ pub fn tone_wav(path: &Path, seconds: f32) {
 
 /// The Ogg Vorbis fixture (8 s of the demo clip) from the audio crate's tests.
 pub fn demo_ogg() -> PathBuf {
-    existing(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lofigen-audio/tests/data/demo_island_dreams_8s.ogg"
-    ))
+    lofigen_testkit::repo().join("crates/lofigen-audio/tests/data/demo_island_dreams_8s.ogg")
 }
 
 /// The first `num/den` of the bytes of `src`.

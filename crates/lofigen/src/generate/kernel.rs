@@ -24,7 +24,7 @@ use std::ops::Range;
 use half::f16;
 
 /// Outputs per packed block (one AVX-512 vector of f32).
-pub const LANES: usize = 16;
+pub use crate::cpu::LANES;
 
 /// Precision of the engine's weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

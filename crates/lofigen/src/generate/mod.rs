@@ -1,4 +1,4 @@
-//! Autoregressive generation: the cached [`engine::Engine`] (default) and the straightforward
+//! Autoregressive generation: the cached [`paper::PaperEngine`] (default) and the straightforward
 //! generator kept as its oracle.
 //!
 //! Both feed each prediction back as the next input, clamped to [-1, 1] (the waveform's range;
@@ -6,67 +6,35 @@
 
 pub mod engine;
 pub mod kernel;
+pub mod oracle;
+pub mod paper;
 mod pool;
 pub mod sampler;
 pub mod wavenet;
 
-use burn::prelude::*;
-use lofigen_audio::Clip;
+use std::io::Write;
+use std::path::Path;
+
+use lofigen_audio::{Clip, WavStream, write_wav16_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
 use crate::corpus::Track;
 use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelConfig, SeedConvNet, WaveNet};
+use crate::model::{Model, ModelConfig};
 pub use engine::Engine;
 pub use kernel::{KernelPath, Precision};
+pub use paper::PaperEngine;
 pub use sampler::{Sampler, Sampling};
 pub use wavenet::WaveNetEngine;
 
-/// The model's prediction at every position of `signal` in one full forward pass.
-///
-/// `out[t]` predicts `signal[t + 1]` from `signal[..=t]` (zero history before the start).
-pub fn full_forward(model: &SeedConvNet, signal: &[f32], device: &Device) -> Vec<f32> {
-    let x = Tensor::<3>::from_data(
-        TensorData::new(signal.to_vec(), [1, 1, signal.len()]),
-        device,
-    );
-    model
-        .forward(x)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("model output is f32")
-}
-
-/// The straightforward generator: for every new sample, run the model over the recent past
-/// (the receptive field, or the whole history while it is shorter) and keep the last output.
-pub fn naive_generate(
-    model: &SeedConvNet,
-    seed: &[f32],
-    samples: usize,
-    device: &Device,
-) -> Vec<f32> {
-    let rf = receptive_field(model);
-    let mut history = seed.to_vec();
-    let mut out = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let from = history.len().saturating_sub(rf);
-        let pred = full_forward(model, &history[from..], device);
-        let next = pred.last().copied().unwrap_or(0.0).clamp(-1.0, 1.0);
-        history.push(next);
-        out.push(next);
-    }
-    out
-}
-
-/// Samples of context one output of `model` sees.
-pub fn receptive_field(model: &SeedConvNet) -> usize {
-    1 + model.layers.iter().map(|l| l.lookback()).sum::<usize>()
-}
-
 /// Generate `samples` new samples per stream with the cached engine, each stream continuing
 /// its own seed (all seeds of equal length, at least one sample).
-pub fn engine_generate(engine: &mut Engine, seeds: &[&[f32]], samples: usize) -> Vec<Vec<f32>> {
+pub fn engine_generate(
+    engine: &mut PaperEngine,
+    seeds: &[&[f32]],
+    samples: usize,
+) -> Vec<Vec<f32>> {
     let b = engine.streams();
     assert_eq!(seeds.len(), b, "one seed per stream");
     engine.reset();
@@ -79,14 +47,14 @@ pub fn engine_generate(engine: &mut Engine, seeds: &[&[f32]], samples: usize) ->
             input[s] = next[s].clamp(-1.0, 1.0);
             outs[s].push(input[s]);
         }
-        engine.step(&input, &mut next);
+        next.copy_from_slice(engine.step(&input));
     }
     outs
 }
 
 /// Where the seed clip comes from.
 #[derive(Clone, Debug)]
-pub enum SeedAudio {
+pub enum Prompt {
     /// A user's audio (already 8 kHz mono).
     Clip(Clip),
     /// The first window of the test split of the run's training data (what the paper did).
@@ -94,19 +62,19 @@ pub enum SeedAudio {
 }
 
 /// The seed samples to continue.
-pub fn seed_samples(config: &RunConfig, seed: &SeedAudio) -> Result<Vec<f32>> {
+pub fn prompt_samples(config: &RunConfig, seed: &Prompt) -> Result<Vec<f32>> {
     match seed {
-        SeedAudio::Clip(c) if c.is_empty() => Err(Error::Corpus {
-            path: "seed audio".into(),
+        Prompt::Clip(c) if c.is_empty() => Err(Error::Corpus {
+            path: "prompt audio".into(),
             problem: "is empty".into(),
         }),
         // At the level the model trained on: a quiet seed would otherwise start it off in a
         // corner of the mu-law range it rarely saw.
-        SeedAudio::Clip(c) if config.data.normalize_loudness => {
+        Prompt::Clip(c) if config.data.normalize_loudness => {
             Ok(crate::data::normalize_loudness(c).samples)
         }
-        SeedAudio::Clip(c) => Ok(c.samples.clone()),
-        SeedAudio::TestSplit(tracks) => {
+        Prompt::Clip(c) => Ok(c.samples.clone()),
+        Prompt::TestSplit(tracks) => {
             let splits = split_tracks(tracks, &config.data)?;
             let w = config.data.window_samples;
             let clip = splits
@@ -152,25 +120,6 @@ pub fn genre_index(model: &ModelConfig, name: Option<&str>) -> Result<usize> {
             ))
         }),
     }
-}
-
-/// The logits of every position of `classes` in one full forward pass of `model`,
-/// `[time][class]`: the oracle of [`WaveNetEngine`].
-pub fn full_logits(model: &WaveNet, classes: &[usize], genre: usize, device: &Device) -> Vec<f32> {
-    let t = classes.len();
-    let input = Tensor::<2, Int>::from_data(
-        TensorData::new(classes.iter().map(|&c| c as i64).collect(), [1, t]),
-        device,
-    );
-    let genre = model
-        .conditioned()
-        .then(|| Tensor::<1, Int>::from_data(TensorData::new(vec![genre as i64], [1]), device));
-    model
-        .forward(input, genre) // [1, classes, time]
-        .swap_dims(1, 2) // [1, time, classes]
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("model output is f32")
 }
 
 /// Generate `samples` classes per stream with the WaveNet engine and `samplers` (one per
@@ -240,7 +189,7 @@ pub struct AudioStream {
 #[allow(clippy::large_enum_variant)]
 enum Source {
     /// A regressing model: the next sample is the prediction, clamped to [-1, 1].
-    Seed { engine: Engine, next: f32 },
+    Paper { engine: PaperEngine, next: f32 },
     /// A classifying model: the next class is drawn from the logits.
     WaveNet {
         engine: WaveNetEngine,
@@ -255,11 +204,11 @@ impl AudioStream {
     pub fn new(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Self {
         assert!(!seed.is_empty(), "a stream continues a non-empty seed");
         let source = match model {
-            Model::Seed(m) => {
-                let mut engine = Engine::from_seed(m, 1, opts.precision);
+            Model::Paper(m) => {
+                let mut engine = PaperEngine::new(m, 1, opts.precision);
                 let mut next = [0.0];
                 engine.prefill(&[seed], &mut next);
-                Source::Seed {
+                Source::Paper {
                     engine,
                     next: next[0],
                 }
@@ -290,16 +239,54 @@ impl AudioStream {
         Self { source }
     }
 
+    /// The next `samples` samples into a 16-bit WAV at `path`, generated and written block by
+    /// block (never whole in memory) and atomically; `progress` hears each block's length.
+    pub fn write_wav(
+        &mut self,
+        path: &Path,
+        samples: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        write_wav16_from(path, SAMPLE_RATE_HZ, samples, |part| {
+            self.fill(part);
+            progress(part.len());
+        })?;
+        Ok(())
+    }
+
+    /// A WAV stream into `out` (a pipe): the next `samples` samples, or endless with `None`. A
+    /// reader that goes away (a broken pipe) ends it without an error: that is how an endless
+    /// stream stops.
+    pub fn pipe_wav(&mut self, out: impl Write, samples: Option<usize>) -> std::io::Result<()> {
+        let frames = samples.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let broken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+        let mut wav = match WavStream::new(out, SAMPLE_RATE_HZ, frames) {
+            Err(e) if broken(&e) => return Ok(()),
+            other => other?,
+        };
+        // A tenth of a second per block: a player hears the stream start at once.
+        let mut buf = vec![0.0; SAMPLE_RATE_HZ as usize / 10];
+        let mut left = samples;
+        while left != Some(0) {
+            let n = left.map_or(buf.len(), |l| l.min(buf.len()));
+            self.fill(&mut buf[..n]);
+            match wav.write(&buf[..n]) {
+                Err(e) if broken(&e) => return Ok(()),
+                other => other?,
+            }
+            left = left.map(|l| l - n);
+        }
+        Ok(())
+    }
+
     /// Write the next `out.len()` samples.
     pub fn fill(&mut self, out: &mut [f32]) {
         match &mut self.source {
-            Source::Seed { engine, next } => {
-                let mut pred = [0.0];
+            Source::Paper { engine, next } => {
                 for o in out {
                     let x = next.clamp(-1.0, 1.0);
                     *o = x;
-                    engine.step(&[x], &mut pred);
-                    *next = pred[0];
+                    *next = engine.step(&[x])[0];
                 }
             }
             Source::WaveNet {

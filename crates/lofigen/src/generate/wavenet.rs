@@ -1,13 +1,14 @@
 //! The cached incremental generator for WaveNets: the same ring buffers, packed weights and
-//! kernel as [`super::Engine`], composed into WaveNet's graph (embedding input, dilated gated
+//! kernel as [`super::PaperEngine`], composed into WaveNet's graph (embedding input, dilated gated
 //! residual layers, skip sum, output head). Each residual layer keeps only the two taps its
 //! kernel-2 dilated convolution reads, `dilation` steps apart, so a step costs one column per
 //! layer however long the receptive field.
 //!
 //! Everything is allocated in [`WaveNetEngine::new`]; [`WaveNetEngine::step`] allocates nothing.
 
-use super::engine::{ConvWeights, Ring, default_pool, product};
+use super::engine::{Engine, checked_kernel};
 use super::kernel::{KernelPath, Matrix, Precision};
+use super::paper::{ConvWeights, Ring, default_pool, product};
 use super::pool::SpinPool;
 use crate::model::WaveNet;
 
@@ -138,53 +139,48 @@ impl WaveNetEngine {
         }
     }
 
-    /// Use at most `threads` threads per product (1 = no threading).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.pool = (threads > 1).then(|| SpinPool::new(threads));
-        self
-    }
-
-    /// Run `path` instead of the fastest kernel this CPU has (for tests and benchmarks).
-    ///
-    /// # Panics
-    /// If this CPU cannot run `path` (see [`KernelPath::is_available`]).
-    pub fn with_kernel(mut self, path: KernelPath) -> Self {
-        assert!(
-            path.is_available(),
-            "kernel path {path:?} is not supported by this CPU"
-        );
-        self.path = path;
-        self
-    }
-
-    /// Number of streams.
-    pub fn streams(&self) -> usize {
-        self.streams
-    }
-
     /// Mu-law classes.
     pub fn classes(&self) -> usize {
         self.classes
-    }
-
-    /// Samples of context one output sees.
-    pub fn receptive_field(&self) -> usize {
-        self.input_kernel + self.layers.iter().map(|l| l.dilation).sum::<usize>()
     }
 
     /// Condition stream `stream` on genre index `genre` (ignored by an unconditioned model).
     pub fn set_genre(&mut self, stream: usize, genre: usize) {
         self.genre[stream] = genre;
     }
+}
 
-    /// Bytes of state per stream (the ring buffers, stored twice over).
-    pub fn state_bytes_per_stream(&self) -> usize {
+impl Engine for WaveNetEngine {
+    type Input = usize;
+
+    fn with_threads(mut self, threads: usize) -> Self {
+        self.pool = (threads > 1).then(|| SpinPool::new(threads));
+        self
+    }
+
+    fn with_kernel(mut self, path: KernelPath) -> Self {
+        self.path = checked_kernel(path);
+        self
+    }
+
+    fn kernel(&self) -> KernelPath {
+        self.path
+    }
+
+    fn streams(&self) -> usize {
+        self.streams
+    }
+
+    fn receptive_field(&self) -> usize {
+        self.input_kernel + self.layers.iter().map(|l| l.dilation).sum::<usize>()
+    }
+
+    fn state_bytes_per_stream(&self) -> usize {
         let cols = self.input_kernel + self.layers.iter().map(|l| l.dilation + 1).sum::<usize>();
         2 * cols * self.r * 4
     }
 
-    /// Multiply-adds per generated sample per stream.
-    pub fn macs_per_sample(&self) -> usize {
+    fn macs_per_sample(&self) -> usize {
         let dense = |d: &Matrix| d.rows() * d.cols();
         dense(&self.input)
             + self
@@ -196,15 +192,12 @@ impl WaveNetEngine {
             + dense(&self.head_out)
     }
 
-    /// Back to the initial (all-zero history) state; genres are kept.
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.input_rings.iter_mut().for_each(Ring::clear);
         self.rings.iter_mut().for_each(Ring::clear);
     }
 
-    /// Feed one input class per stream; returns the logits of each stream's next class,
-    /// `[stream][class]`.
-    pub fn step(&mut self, inputs: &[usize]) -> &[f32] {
+    fn step(&mut self, inputs: &[usize]) -> &[f32] {
         let (b, r, s) = (self.streams, self.r, self.s);
         assert_eq!(inputs.len(), b, "one input per stream");
         let pool = self.pool.as_ref();

@@ -130,7 +130,7 @@ impl CausalConv1d {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Auto => self.conv.kernel_size >= FFT_MIN_KERNEL,
         };
-        fft && input.dtype() == DType::F32 && fftconv::supports(&input.device())
+        fft && input.dtype() == DType::F32 && crate::device::is_flex(&input.device())
     }
 
     /// Apply the convolution to a channels-last sequence: per tap, the input delayed by the

@@ -28,7 +28,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
-use super::flex_io::{flex, values};
+use super::flex_io::{dims, flex, values};
+use crate::cpu::ScratchPool;
 use rayon::prelude::*;
 use realfft::num_complex::Complex32 as C32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
@@ -192,37 +193,18 @@ impl Scratch {
 /// Contents are not cleared: every user overwrites the whole buffer.
 struct Buf(Vec<C32>);
 
-/// Recycled buffers, and the most bytes the pool keeps.
-static POOL: Mutex<Vec<Vec<C32>>> = Mutex::new(Vec::new());
-const POOL_BYTES: usize = 1 << 30;
+/// Recycled spectra buffers.
+static POOL: ScratchPool<C32> = ScratchPool::new(1 << 30);
 
 impl Buf {
     fn take(len: usize) -> Self {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        // Same shapes recur every step: prefer an exact length, then the smallest that fits.
-        let pick = pool.iter().position(|b| b.len() == len).or_else(|| {
-            (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity())
-        });
-        let mut v = match pick {
-            Some(i) => pool.swap_remove(i),
-            None => Vec::new(),
-        };
-        drop(pool);
-        v.resize(len, C32::default());
-        Buf(v)
+        Buf(POOL.take(len))
     }
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        let v = std::mem::take(&mut self.0);
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let held: usize = pool.iter().map(|b| b.capacity() * 8).sum();
-        if held + v.capacity() * 8 <= POOL_BYTES {
-            pool.push(v);
-        }
+        POOL.give(std::mem::take(&mut self.0));
     }
 }
 
@@ -600,11 +582,6 @@ pub trait FftConvBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether [`fft_causal_conv1d`] runs on `device` (autodiff or not).
-pub fn supports(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
-}
-
 /// Causal convolution of `input` with `weight` by FFT, differentiable; see [`FftConvBackend`].
 ///
 /// # Shapes
@@ -635,9 +612,9 @@ fn plan_of(input: &FlexTensor, weight: &FlexTensor, dilation: usize) -> FftConvP
 }
 
 fn dims3(t: &FlexTensor) -> [usize; 3] {
-    let shape = t.layout().shape();
-    assert_eq!(shape.num_dims(), 3, "the FFT convolution takes 3-d tensors");
-    [shape[0], shape[1], shape[2]]
+    dims(t)
+        .try_into()
+        .expect("the FFT convolution takes 3-d tensors")
 }
 
 impl FftConvBackend for Flex {
@@ -802,25 +779,6 @@ mod profile {
     use super::*;
     use std::time::Instant;
 
-    /// CPU time of every thread of this process, in ns (the machine is shared, so wall time
-    /// alone overstates the work).
-    fn cpu_ns() -> u64 {
-        std::fs::read_dir("/proc/self/task")
-            .map(|d| {
-                d.filter_map(|e| {
-                    let p = e.ok()?.path().join("schedstat");
-                    std::fs::read_to_string(p)
-                        .ok()?
-                        .split(' ')
-                        .next()?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .sum()
-            })
-            .unwrap_or(0)
-    }
-
     static CPU_MS: Mutex<f64> = Mutex::new(0.0);
 
     /// Best wall ms of 4 runs; the CPU ms of that run is added to `CPU_MS`.
@@ -828,11 +786,11 @@ mod profile {
         let mut best = (f64::INFINITY, 0.0);
         let mut out = f();
         for _ in 0..4 {
-            let (t, c) = (Instant::now(), cpu_ns());
+            let (t, c) = (Instant::now(), crate::cpu::process_cpu_seconds());
             out = f();
             let wall = t.elapsed().as_secs_f64() * 1e3;
             if wall < best.0 {
-                best = (wall, (cpu_ns() - c) as f64 / 1e6);
+                best = (wall, (crate::cpu::process_cpu_seconds() - c) * 1e3);
             }
         }
         *CPU_MS.lock().unwrap() = best.1;

@@ -1,5 +1,6 @@
-//! Plain f32 data in and out of Flex tensors, for the hand-written ops (`fftconv`,
-//! `wavenet_ops`) that compute on slices.
+//! The glue every hand-written Flex op (`fftconv`, `wavenet_ops`, `wavenet_head`) shares:
+//! plain f32 data in and out of Flex tensors. Which devices run them is
+//! [`crate::device::is_flex`]'s answer; every other backend composes burn ops.
 
 use std::borrow::Cow;
 
@@ -22,6 +23,11 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
                 .to_vec(),
         ),
     }
+}
+
+/// The shape of a Flex tensor.
+pub(crate) fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().iter().copied().collect()
 }
 
 /// A Flex tensor of `shape` holding `data` (row-major).

@@ -4,7 +4,7 @@
 pub mod causal;
 pub mod fftconv;
 mod flex_io;
-pub mod seed;
+pub mod paper;
 pub mod wavenet;
 pub mod wavenet_head;
 pub mod wavenet_ops;
@@ -14,35 +14,92 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use causal::{CausalConv1d, CausalConv1dConfig, ConvAlgorithm};
-pub use seed::{SeedConvConfig, SeedConvNet, SeedLayerSpec};
+pub use paper::{PaperConfig, PaperLayerSpec, PaperNet};
 pub use wavenet::{WaveNet, WaveNetConfig};
 
 /// Which network to build; the `family` key in `[model]` selects the variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "kebab-case")]
 pub enum ModelConfig {
-    /// The paper's causal Conv1D + ReLU stack, regressing the next sample with MSE.
-    Seed(SeedConvConfig),
+    /// The paper's causal Conv1D + ReLU stack, regressing the next sample with MSE. Configs
+    /// and run directories written before the rename say `family = "seed"`.
+    #[serde(rename = "paper", alias = "seed")]
+    Paper(PaperConfig),
     /// Dilated gated residual layers over mu-law classes, trained with cross-entropy.
     #[serde(rename = "wavenet")]
     WaveNet(WaveNetConfig),
 }
 
+/// What every model family's config answers; the rest of lofigen asks [`ModelConfig`], which
+/// hands each question to its family, so a new family implements this once.
+pub trait Family {
+    /// The `family` key's value.
+    fn name(&self) -> &'static str;
+    /// Samples of context one prediction sees.
+    fn receptive_field(&self) -> usize;
+    /// Check the architecture; the error is `(key, problem)`.
+    fn validate(&self) -> Result<(), (String, String)>;
+    /// Multiply-adds of one output sample in the direct (time-domain) computation.
+    fn macs_per_sample(&self) -> usize;
+    /// Mu-law classes of a classifying model (None: the model regresses sample values).
+    fn classes(&self) -> Option<usize> {
+        None
+    }
+    /// Genres the model is conditioned on (empty: none).
+    fn genres(&self) -> &[String] {
+        &[]
+    }
+    /// The training loss's name and unit, for plots and reports.
+    fn loss_unit(&self) -> &'static str {
+        match self.classes() {
+            Some(_) => "cross-entropy, nats per sample",
+            None => "MSE",
+        }
+    }
+}
+
 impl ModelConfig {
+    /// The family's own config, for the questions every family answers.
+    pub fn family_config(&self) -> &dyn Family {
+        match self {
+            ModelConfig::Paper(c) => c,
+            ModelConfig::WaveNet(c) => c,
+        }
+    }
+
+    /// The `family` key's value.
+    pub fn family(&self) -> &'static str {
+        self.family_config().name()
+    }
+
     /// Samples of context one prediction sees.
     pub fn receptive_field(&self) -> usize {
-        match self {
-            ModelConfig::Seed(c) => c.receptive_field(),
-            ModelConfig::WaveNet(c) => c.receptive_field(),
-        }
+        self.family_config().receptive_field()
     }
 
     /// Check the architecture; the error is `(key, problem)`.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        match self {
-            ModelConfig::Seed(c) => c.validate(),
-            ModelConfig::WaveNet(c) => c.validate(),
-        }
+        self.family_config().validate()
+    }
+
+    /// Multiply-adds of one output sample in the direct (time-domain) computation.
+    pub fn macs_per_sample(&self) -> usize {
+        self.family_config().macs_per_sample()
+    }
+
+    /// Mu-law classes of a classifying model (None: the model regresses sample values).
+    pub fn classes(&self) -> Option<usize> {
+        self.family_config().classes()
+    }
+
+    /// Genres the model is conditioned on (empty: none).
+    pub fn genres(&self) -> &[String] {
+        self.family_config().genres()
+    }
+
+    /// The training loss's name and unit.
+    pub fn loss_unit(&self) -> &'static str {
+        self.family_config().loss_unit()
     }
 
     /// Build the model with weights drawn from `seed`: the same seed gives the same weights,
@@ -72,54 +129,8 @@ impl ModelConfig {
     /// Build the model on `device` (weights drawn from the device's RNG as it stands).
     pub fn init(&self, device: &Device) -> Model {
         match self {
-            ModelConfig::Seed(c) => Model::Seed(c.init(device)),
+            ModelConfig::Paper(c) => Model::Paper(c.init(device)),
             ModelConfig::WaveNet(c) => Model::WaveNet(c.init(device)),
-        }
-    }
-
-    /// A short name of the family, for reports.
-    pub fn family(&self) -> &'static str {
-        match self {
-            ModelConfig::Seed(_) => "seed",
-            ModelConfig::WaveNet(_) => "wavenet",
-        }
-    }
-
-    /// Multiply-adds of one output sample in the direct (time-domain) computation.
-    pub fn macs_per_sample(&self) -> usize {
-        match self {
-            ModelConfig::Seed(c) => {
-                let mut c_in = 1;
-                c.layers
-                    .iter()
-                    .map(|l| {
-                        let m = c_in * l.channels * l.kernel;
-                        c_in = l.channels;
-                        m
-                    })
-                    .sum()
-            }
-            ModelConfig::WaveNet(c) => {
-                let (r, s) = (c.residual_channels, c.skip_channels);
-                let layer = 2 * r * 2 * r + r * r + s * r;
-                r * r * c.input_kernel + c.dilations().len() * layer + s * s + s * c.classes
-            }
-        }
-    }
-
-    /// Mu-law classes of a classifying model (None: the model regresses sample values).
-    pub fn classes(&self) -> Option<usize> {
-        match self {
-            ModelConfig::Seed(_) => None,
-            ModelConfig::WaveNet(c) => Some(c.classes),
-        }
-    }
-
-    /// Genres the model is conditioned on (empty: none).
-    pub fn genres(&self) -> &[String] {
-        match self {
-            ModelConfig::Seed(_) => &[],
-            ModelConfig::WaveNet(c) => &c.genres,
         }
     }
 }
@@ -185,8 +196,8 @@ impl ModuleMapper for PathParamIds {
 // boxing would hide the module from burn's derive.
 #[allow(clippy::large_enum_variant)]
 pub enum Model {
-    /// See [`SeedConvNet`].
-    Seed(SeedConvNet),
+    /// See [`PaperNet`].
+    Paper(PaperNet),
     /// See [`WaveNet`].
     WaveNet(WaveNet),
 }

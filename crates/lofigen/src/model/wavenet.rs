@@ -12,7 +12,7 @@ use burn::tensor::activation::{relu, sigmoid, tanh};
 use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalConv1d, CausalConv1dConfig};
-use super::seed::MAX_PARAMETERS;
+use super::paper::MAX_PARAMETERS;
 use super::{wavenet_head, wavenet_ops};
 
 /// Genre list value that is resolved, when training starts, to the corpus's labels.
@@ -51,6 +51,34 @@ fn default_input_kernel() -> usize {
 
 /// Taps of every dilated convolution (WaveNet's choice).
 pub const DILATED_KERNEL: usize = 2;
+
+impl super::Family for WaveNetConfig {
+    fn name(&self) -> &'static str {
+        "wavenet"
+    }
+
+    fn receptive_field(&self) -> usize {
+        WaveNetConfig::receptive_field(self)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        WaveNetConfig::validate(self)
+    }
+
+    fn macs_per_sample(&self) -> usize {
+        let (r, s) = (self.residual_channels, self.skip_channels);
+        let layer = 2 * r * 2 * r + r * r + s * r;
+        r * r * self.input_kernel + self.dilations().len() * layer + s * s + s * self.classes
+    }
+
+    fn classes(&self) -> Option<usize> {
+        Some(self.classes)
+    }
+
+    fn genres(&self) -> &[String] {
+        &self.genres
+    }
+}
 
 impl WaveNetConfig {
     /// Dilations of the residual layers, first layer first.
@@ -248,7 +276,7 @@ impl WaveNet {
 
     /// [`WaveNet::forward`] with the classes last, the layout it computes in: every convolution
     /// is a matrix product over rows of samples, and the residual stack runs as one fused
-    /// operation where the backend has it ([`wavenet_ops::supports`]).
+    /// operation where the backend has it ([`crate::device::is_flex`]).
     ///
     /// # Shapes
     /// - input: `[batch, time]` class indices; genre: `[batch]`
@@ -279,7 +307,7 @@ impl WaveNet {
 
     /// Mean cross-entropy (nats per sample) of the next sample's class, channels last: the
     /// training loss. The head and the loss run as one fused operation where the backend has
-    /// it ([`wavenet_head::supports`]) and `fuse` is set; otherwise burn ops compose
+    /// it ([`crate::device::is_flex`]) and `fuse` is set; otherwise burn ops compose
     /// [`WaveNet::forward_channels_last_with`] and [`cross_entropy_channels_last`].
     ///
     /// # Shapes
@@ -293,7 +321,7 @@ impl WaveNet {
         fuse: bool,
     ) -> Tensor<1> {
         let skips = self.skips_channels_last(input, genre, fuse);
-        if !(fuse && wavenet_head::supports(&skips.device())) {
+        if !(fuse && crate::device::is_flex(&skips.device())) {
             return cross_entropy_channels_last(self.head_channels_last(skips), target);
         }
         let device = skips.device();
@@ -325,7 +353,7 @@ impl WaveNet {
         let x = self.embedding.forward(input); // [batch, time, residual]
         let x = self.input.forward_channels_last(x);
         match self.cycle_length() {
-            Some(lps) if fuse && wavenet_ops::supports(&x.device()) => {
+            Some(lps) if fuse && crate::device::is_flex(&x.device()) => {
                 self.stack_fused(x, genre.as_ref(), lps)
             }
             _ => self.stack_composed(x, genre.as_ref()),

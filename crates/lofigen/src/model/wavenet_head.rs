@@ -28,10 +28,11 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::flex_io::{flex, values};
+use super::flex_io::{dims, flex, values};
 use super::wavenet_ops::{
     TILE, View, add_column_sums, give, matmul, take, transposed_product, wide,
 };
+use crate::cpu::LANES;
 
 /// Shapes of one call of the fused head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,9 +120,6 @@ pub fn fast_exp(x: f32) -> f32 {
     // 2^n through the exponent bits; n is in [-126, 127] after the clamp.
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
-
-/// Lanes of the fixed-order partial sums (a fixed order keeps results reproducible).
-const LANES: usize = 16;
 
 /// For one row of logits, in place: replaces them with `softmax(z) - onehot(target)` and
 /// returns the row's loss `logsumexp(z) - z[target]`.
@@ -312,11 +310,6 @@ pub trait WaveNetHeadBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether [`wavenet_head_loss`] runs on `device` (autodiff or not).
-pub fn supports(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
-}
-
 /// The fused head and cross-entropy, differentiable in every float input; see
 /// [`WaveNetHeadBackend`] for the shapes.
 pub fn wavenet_head_loss(
@@ -335,10 +328,6 @@ pub fn wavenet_head_loss(
         out_bias.into_dispatch(),
         target.into_dispatch(),
     ))
-}
-
-fn dims(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().iter().copied().collect()
 }
 
 /// Run the host forward on Flex tensors.

@@ -18,7 +18,7 @@
 //! [`WaveNetStackBackend`] is the burn backend extension that routes tensors to the host code
 //! (Flex, with and without autodiff); `model::wavenet` composes burn ops on other backends.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -29,7 +29,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
-use super::flex_io::{flex, values};
+use super::flex_io::{dims, flex, values};
+use crate::cpu::ScratchPool;
 use rayon::prelude::*;
 
 /// Samples per task: a tile's pre-activation (`TILE x 2R` floats) stays in L2.
@@ -110,30 +111,19 @@ pub struct StackSaved {
     pre: Vec<Vec<f32>>,
 }
 
-/// Recycled buffers for the per-layer state, and the most bytes the pool keeps.
+/// Recycled buffers for the per-layer state and the head's tiles.
 ///
-/// A wavenet-small step keeps ~120 MB per sequence; fresh allocations that large are mmapped and
-/// page-fault on first touch every step, which cost more than the gate's arithmetic.
-static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-const POOL_BYTES: usize = 1 << 30;
+/// A wavenet-small step keeps ~120 MB per sequence; see [`ScratchPool`] for why they are kept.
+static POOL: ScratchPool<f32> = ScratchPool::new(1 << 30);
 
-/// A buffer of `len` values: a recycled one as it was left (every caller overwrites all of it),
-/// or a fresh zeroed one.
+/// A buffer of `len` values, as it was left (every caller overwrites all of it).
 pub(super) fn take(len: usize) -> Vec<f32> {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    match pool.iter().position(|b| b.len() == len) {
-        Some(i) => pool.swap_remove(i),
-        None => vec![0.0; len],
-    }
+    POOL.take(len)
 }
 
-/// Hand a buffer back to the pool (dropped if the pool is full).
+/// Hand a buffer back to the pool.
 pub(super) fn give(v: Vec<f32>) {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    let held: usize = pool.iter().map(|b| b.capacity() * 4).sum();
-    if held + v.capacity() * 4 <= POOL_BYTES {
-        pool.push(v);
-    }
+    POOL.give(v);
 }
 
 impl Drop for StackSaved {
@@ -673,11 +663,6 @@ pub trait WaveNetStackBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether [`wavenet_stack`] runs on `device` (autodiff or not).
-pub fn supports(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
-}
-
 /// The fused residual stack, differentiable; see [`WaveNetStackBackend`] for the shapes.
 pub fn wavenet_stack(
     input: Tensor<3>,
@@ -697,10 +682,6 @@ pub fn wavenet_stack(
         gate_bias.into_dispatch(),
         layers_per_stack,
     ))
-}
-
-fn dims(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().iter().copied().collect()
 }
 
 /// The shape of a call on Flex tensors, checked.

@@ -1,31 +1,15 @@
-//! Shared helpers for the integration tests: real audio from shared/data.
+//! Helpers of the core crate's integration tests: tracks cut from the bundled demo clip, a
+//! tiny config, and what every generation engine must do (the audio itself comes from
+//! `lofigen-testkit`).
 #![allow(dead_code)] // each test file uses a different subset
-
-use std::path::PathBuf;
 
 use lofigen::RunConfig;
 use lofigen::corpus::Track;
-use lofigen_audio::{Clip, load_mono_8k};
+use lofigen::generate::{Engine, KernelPath, Precision};
+use lofigen_audio::Clip;
 
-/// The shared data folder (CI has it beside the repository too).
-pub fn shared_data() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-}
-
-/// The bundled demo clip (30 s of Island Dreams, 8 kHz).
-pub fn demo_path() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../assets/demo_island_dreams_30s.flac"
-    ))
-}
-
-/// The demo clip decoded.
-pub fn demo_clip() -> Clip {
-    load_mono_8k(&demo_path())
-        .expect("bundled demo clip decodes")
-        .0
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use lofigen_testkit::{demo_clip, demo_flac as demo_path, test_audio};
 
 /// `seconds` of the demo clip from `start_s`, as a track.
 pub fn demo_track(start_s: f64, seconds: f64) -> Track {
@@ -63,4 +47,67 @@ pub fn tiny_seed() -> RunConfig {
 /// Two seconds into the bundled clip, 8 seconds of it: the one track the training tests use.
 pub fn tiny_tracks() -> Vec<Track> {
     vec![demo_track(2.0, 8.0)]
+}
+
+/// Feeds `inputs[s][t]` to stream `s` at step `t` (equal lengths) and returns each stream's
+/// outputs of every step, `[stream][step * outputs per stream]`.
+pub fn teacher_forced<E: Engine>(e: &mut E, inputs: &[Vec<E::Input>]) -> Vec<Vec<f32>> {
+    let b = inputs.len();
+    let mut got = vec![Vec::new(); b];
+    let mut step_in = vec![E::Input::default(); b];
+    for t in 0..inputs[0].len() {
+        for (x, input) in step_in.iter_mut().zip(inputs) {
+            *x = input[t];
+        }
+        let out = e.step(&step_in);
+        let per = out.len() / b;
+        for (s, g) in got.iter_mut().enumerate() {
+            g.extend_from_slice(&out[s * per..(s + 1) * per]);
+        }
+    }
+    got
+}
+
+/// Largest absolute difference between two runs.
+pub fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// What every engine must do, whatever its family, on `inputs` (one sequence per stream): on
+/// every kernel path this CPU runs, two threads give the bits of one and the outputs equal the
+/// portable path's within 1e-5 of their scale; f16 weights stay within 1e-2 of f32 (and do
+/// round); `reset` reproduces a run exactly.
+pub fn check_engine_invariants<E: Engine>(make: impl Fn(Precision) -> E, inputs: &[Vec<E::Input>]) {
+    let run = |e: E| teacher_forced(&mut { e }, inputs);
+    let f32_ref = run(make(Precision::F32).with_kernel(KernelPath::Portable));
+    let scale = f32_ref.iter().flatten().fold(0.0f32, |a, v| a.max(v.abs()));
+    assert!(scale > 1e-3, "vacuous: outputs ~ 0");
+    let f16_ref = run(make(Precision::F16).with_kernel(KernelPath::Portable));
+    let d = max_diff(&f32_ref, &f16_ref);
+    assert!(
+        d <= 1e-2 * scale && d > 0.0,
+        "f16: max diff {d} (scale {scale})"
+    );
+    let paths = KernelPath::available();
+    assert_eq!(paths.last(), Some(&KernelPath::Portable));
+    for &path in &paths {
+        for (precision, want) in [(Precision::F32, &f32_ref), (Precision::F16, &f16_ref)] {
+            let one = run(make(precision).with_kernel(path).with_threads(1));
+            let two = run(make(precision).with_kernel(path).with_threads(2));
+            assert_eq!(
+                one, two,
+                "{path:?} {precision:?}: threads changed the outputs"
+            );
+            let d = max_diff(want, &one);
+            assert!(d <= 1e-5 * scale, "{path:?} {precision:?} vs portable: {d}");
+        }
+    }
+    let mut e = make(Precision::F32);
+    let first = teacher_forced(&mut e, inputs);
+    e.reset();
+    assert_eq!(first, teacher_forced(&mut e, inputs), "reset");
 }

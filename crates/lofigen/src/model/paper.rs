@@ -16,7 +16,7 @@ pub const MAX_PARAMETERS: usize = 1_000_000_000;
 /// One layer of the seed stack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedLayerSpec {
+pub struct PaperLayerSpec {
     /// Output channels (the last layer must have 1: the predicted sample).
     pub channels: usize,
     /// Kernel length in samples.
@@ -33,9 +33,9 @@ fn one() -> usize {
 /// The seed family: layers in order, from the 1-channel waveform to the 1-channel prediction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedConvConfig {
+pub struct PaperConfig {
     /// The stack, first layer first.
-    pub layers: Vec<SeedLayerSpec>,
+    pub layers: Vec<PaperLayerSpec>,
     /// ReLU after the output layer too, as the paper's text literally says. Off by default:
     /// it clamps every predicted amplitude at >= 0.
     #[serde(default)]
@@ -46,7 +46,33 @@ pub struct SeedConvConfig {
     pub conv_algorithm: ConvAlgorithm,
 }
 
-impl SeedConvConfig {
+impl super::Family for PaperConfig {
+    fn name(&self) -> &'static str {
+        "paper"
+    }
+
+    fn receptive_field(&self) -> usize {
+        PaperConfig::receptive_field(self)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        PaperConfig::validate(self)
+    }
+
+    fn macs_per_sample(&self) -> usize {
+        let mut c_in = 1;
+        self.layers
+            .iter()
+            .map(|l| {
+                let m = c_in * l.channels * l.kernel;
+                c_in = l.channels;
+                m
+            })
+            .sum()
+    }
+}
+
+impl PaperConfig {
     /// Samples of context that one output sees: the sum of `(kernel - 1) * dilation`, plus one.
     ///
     /// Saturates at `usize::MAX` rather than overflowing on absurd kernels or dilations;
@@ -123,7 +149,7 @@ impl SeedConvConfig {
     }
 
     /// Build the network on `device`.
-    pub fn init(&self, device: &Device) -> SeedConvNet {
+    pub fn init(&self, device: &Device) -> PaperNet {
         let mut channels_in = 1;
         let layers = self
             .layers
@@ -137,7 +163,7 @@ impl SeedConvConfig {
                 layer
             })
             .collect();
-        SeedConvNet {
+        PaperNet {
             layers,
             final_relu: self.final_relu,
         }
@@ -146,14 +172,14 @@ impl SeedConvConfig {
 
 /// The paper's network: causal convolutions, ReLU between them, one output channel.
 #[derive(Module, Debug)]
-pub struct SeedConvNet {
+pub struct PaperNet {
     /// The convolutions, first layer first.
     pub layers: Vec<CausalConv1d>,
     /// Whether the output layer is followed by a ReLU too.
     pub final_relu: bool,
 }
 
-impl SeedConvNet {
+impl PaperNet {
     /// Predict, at every position, the next sample.
     ///
     /// # Shapes

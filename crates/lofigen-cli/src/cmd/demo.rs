@@ -1,0 +1,87 @@
+//! `lofigen demo`: the whole pipeline on the bundled clip.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::generate::GenerateArgs;
+use super::plot::PlotArgs;
+use super::prepare::PrepareArgs;
+use super::train::TrainArgs;
+use crate::shared::{DeviceArg, SamplingArgs, default_demo_audio};
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Folder for the corpus, run, audio and plot.
+    #[arg(long, default_value = "out/demo")]
+    pub(crate) out: PathBuf,
+    /// Audio to learn from (default: the bundled 30 s clip).
+    #[arg(long)]
+    pub(crate) audio: Option<PathBuf>,
+    /// Minutes of training.
+    #[arg(long, default_value_t = 4.0)]
+    pub(crate) minutes: f64,
+    /// Seconds of audio to generate.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) seconds: f64,
+}
+
+pub(crate) fn run(a: DemoArgs) -> Result<()> {
+    let audio = a.audio.clone().unwrap_or_else(default_demo_audio);
+    let corpus = a.out.join("corpus");
+    let run = a.out.join("run");
+    if run.exists() {
+        std::fs::remove_dir_all(&run).with_context(|| format!("cannot clear {}", run.display()))?;
+    }
+    println!("1/4 prepare {}", audio.display());
+    super::prepare::run(PrepareArgs {
+        inputs: vec![audio],
+        out: corpus.clone(),
+        strict: true,
+    })?;
+    println!("2/4 train seed4 for {} min", a.minutes);
+    super::train::run(TrainArgs {
+        config: "seed4".into(),
+        data: vec![corpus],
+        run: run.clone(),
+        resume: false,
+        epochs: Some(1000),
+        batch_size: Some(4),
+        lr: Some(3e-4),
+        seed: None,
+        max_windows: None,
+        max_minutes: Some(a.minutes),
+        precision: None,
+        device: DeviceArg {
+            device: "cpu".into(),
+        },
+        devices: None,
+    })?;
+    println!("3/4 generate {} s", a.seconds);
+    let wav = a.out.join("generated.wav");
+    super::generate::run(GenerateArgs {
+        run: run.clone(),
+        seconds: a.seconds,
+        out: wav.clone(),
+        prompt_audio: None,
+        f16: false,
+        device: DeviceArg {
+            device: "cpu".into(),
+        },
+        sampling: SamplingArgs::default(),
+    })?;
+    println!("4/4 plot");
+    let plot = a.out.join("loss.png");
+    super::plot::run(PlotArgs {
+        runs: vec![run.clone()],
+        out: plot.clone(),
+    })?;
+    println!(
+        "\ndone. outputs:\n  generated audio: {}\n  loss curves:     {}\n  run directory:   {}",
+        wav.display(),
+        plot.display(),
+        run.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! What several commands share: device and sampling options, output checks, table cells.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use lofigen::device::DeviceSpec;
+use lofigen::runtime::{Precision, PromptSource, Sampling, StreamOptions};
+
+/// Where tensors compute.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DeviceArg {
+    /// cpu, cuda, cuda:N, wgpu, or auto: a GPU when one is compiled in and present, else the
+    /// CPU. GPUs need a build with `--features cuda` or `--features wgpu`.
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: String,
+}
+
+impl DeviceArg {
+    /// The device as named.
+    pub(crate) fn spec(&self) -> Result<DeviceSpec> {
+        Ok(self.device.parse()?)
+    }
+
+    /// The device, checked to exist.
+    pub(crate) fn resolve(&self) -> Result<lofigen::device::ComputeDevice> {
+        Ok(lofigen::device::resolve(self.device.parse()?)?)
+    }
+}
+
+/// How a WaveNet's next sample is drawn (regressing models ignore these).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SamplingArgs {
+    /// Genre of a genre-conditioned model (default: lofi if it knows it, else its first).
+    #[arg(long)]
+    pub(crate) genre: Option<String>,
+    /// Softmax temperature: below 1 is safer and duller, above 1 noisier.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub(crate) temperature: f32,
+    /// Draw only from the k most likely classes.
+    #[arg(long)]
+    pub(crate) top_k: Option<usize>,
+    /// Draw only from the most likely classes that together hold this probability.
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) top_p: Option<f32>,
+    /// Always take the most likely class. Deterministic but prone to collapse into silence or
+    /// a steady tone.
+    #[arg(long)]
+    pub(crate) greedy: bool,
+    /// Seed of the sampler: the same seed gives the same audio.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+}
+
+impl Default for SamplingArgs {
+    fn default() -> Self {
+        Self {
+            genre: None,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            greedy: false,
+            seed: 42,
+        }
+    }
+}
+
+impl SamplingArgs {
+    /// The runtime's stream options: these settings, a prompt file (None: the model's own)
+    /// and `--f16`.
+    pub(crate) fn stream_options(
+        &self,
+        prompt: Option<PathBuf>,
+        f16: bool,
+    ) -> Result<StreamOptions> {
+        Ok(StreamOptions {
+            sampling: self.sampling()?,
+            precision: if f16 { Precision::F16 } else { Precision::F32 },
+            genre: self.genre.clone(),
+            prompt: prompt.map_or(PromptSource::Default, PromptSource::File),
+        })
+    }
+
+    fn sampling(&self) -> Result<Sampling> {
+        let s = Sampling {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            greedy: self.greedy,
+            seed: self.seed,
+        };
+        s.validate().map_err(anyhow::Error::msg)?;
+        Ok(s)
+    }
+}
+
+/// The output's folder exists: found out before generating, not after minutes of it.
+pub(crate) fn check_out_dir(out: &Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: {} is not an existing folder",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The bundled 30 s clip.
+pub(crate) fn default_demo_audio() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo_island_dreams_30s.flac")
+}
+
+/// The file name of `name` (a path), for table rows and plot labels.
+pub(crate) fn short_name(name: &str) -> String {
+    Path::new(name)
+        .file_name()
+        .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned())
+}

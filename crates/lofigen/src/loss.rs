@@ -1,0 +1,92 @@
+//! The models' loss on windows of audio: MSE for the regressing (paper) family, cross-entropy
+//! in nats per sample for WaveNets. Training steps on it, and validation, test and `lofigen
+//! eval` score with it, so they all measure the same thing.
+
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use crate::data::Windows;
+use crate::model::Model;
+
+/// MSE between prediction and target, as a 1-element tensor.
+fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    // Flattened first: on WGPU, burn 0.22.1's fusion pairs the elements of a conv1d output
+    // and a `[batch, 1, time]` target wrongly when a subtraction, a square and a reduction
+    // are fused (found by tests/wgpu.rs: 10-80% off; plain sums come out right). On one
+    // axis it is exact, and on the CPU the reshape is free.
+    let n = pred.shape().num_elements();
+    (pred.reshape([n]) - target.reshape([n]))
+        .powi_scalar(2)
+        .mean()
+}
+
+/// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy
+/// in nats per sample for classifying ones.
+pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Device) -> Tensor<1> {
+    batch_loss_in(model, windows, ids, device, DType::F32)
+}
+
+/// [`batch_loss`] with the model's weights already in `compute` (f32, f16 or bf16): the input
+/// is cast to it, the output back to f32 before the loss.
+pub(crate) fn batch_loss_in(
+    model: &Model,
+    windows: &Windows,
+    ids: &[usize],
+    device: &Device,
+    compute: DType,
+) -> Tensor<1> {
+    let to_f32 = |t: Tensor<3>| {
+        if compute == DType::F32 {
+            t
+        } else {
+            t.cast(DType::F32)
+        }
+    };
+    match model {
+        Model::Paper(m) => {
+            let (x, y) = windows.batch(ids, device);
+            let x = if compute == DType::F32 {
+                x
+            } else {
+                x.cast(compute)
+            };
+            mse(to_f32(m.forward(x)), y)
+        }
+        Model::WaveNet(m) => {
+            let b = windows.class_batch(ids, m.classes, device);
+            let genre = m.conditioned().then_some(b.genre);
+            if compute == DType::F32 {
+                // The fused head + cross-entropy where the backend has it (Flex).
+                m.loss_channels_last(b.input, genre, b.target, true)
+            } else {
+                // Mixed precision: logits back to f32 before the loss.
+                let logits = to_f32(m.forward_channels_last(b.input, genre));
+                crate::model::wavenet::cross_entropy_channels_last(logits, b.target)
+            }
+        }
+    }
+}
+
+/// Nats per sample as bits per sample.
+pub fn nats_to_bits(nats: f64) -> f64 {
+    nats / std::f64::consts::LN_2
+}
+
+/// Mean loss of `model` over every window of `windows` (capped at `max`), without gradients:
+/// the validation and test loss of training, and the NLL of `lofigen eval`.
+pub fn mean_loss(
+    model: &Model,
+    windows: &Windows,
+    batch_size: usize,
+    max: Option<usize>,
+    device: &Device,
+) -> f64 {
+    let n = max.map_or(windows.len(), |m| m.min(windows.len()));
+    let ids: Vec<usize> = (0..n).collect();
+    let mut sum = 0.0;
+    for chunk in ids.chunks(batch_size) {
+        let loss: f32 = batch_loss(model, windows, chunk, device).into_scalar();
+        sum += f64::from(loss) * chunk.len() as f64;
+    }
+    sum / n.max(1) as f64
+}
