@@ -83,6 +83,9 @@ pub struct MusicAnalysis {
     pub beat_strength: f64,
     /// Beat times (empty when no beat was found).
     pub beats: Vec<f64>,
+    /// The chord labelled over each beat (to the next beat; the last one over a median beat),
+    /// one per entry of `beats`.
+    pub beat_chords: Vec<Option<Chord>>,
     /// Downbeat times (every fourth beat, at the phase chosen by [`tempo::downbeat_phase`]).
     pub downbeats: Vec<f64>,
     /// Bars from each downbeat to the next (the last one ends four beats after its downbeat if
@@ -200,6 +203,19 @@ pub fn analyze_music(clip: &Clip) -> Result<MusicAnalysis, AnalysisError> {
         })
         .unwrap_or_default();
 
+    let beat_spans: Vec<(f64, f64)> = beats
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let next = beats.get(i + 1).copied();
+            (
+                b,
+                next.unwrap_or(b + tempo::median_interval(&beats).unwrap_or(0.0)),
+            )
+        })
+        .collect();
+    let beat_chords = chords_over(&chroma, &beat_spans);
+
     let duration_s = clip.duration_secs();
     let mut spans: Vec<(f64, f64)> = downbeats.windows(2).map(|w| (w[0], w[1])).collect();
     if let (Some(&last), Some(ibi)) = (downbeats.last(), tempo::median_interval(&beats)) {
@@ -231,6 +247,7 @@ pub fn analyze_music(clip: &Clip) -> Result<MusicAnalysis, AnalysisError> {
         tempo: estimate.tempo,
         beat_strength: estimate.beat_strength,
         beats,
+        beat_chords,
         downbeats,
         bars,
         key: estimate_key(&chroma.mean()),
