@@ -94,3 +94,31 @@ impl AudioError {
         }
     }
 }
+
+/// What can go wrong in [`crate::analysis`]: a chord symbol or progression that cannot be read,
+/// or a clip whose sample rate makes analysis meaningless.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnalysisError {
+    /// A chord symbol that is not understood.
+    #[error("unknown chord symbol {symbol:?}: {reason}")]
+    UnknownChord {
+        /// The symbol as given.
+        symbol: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A chord progression with no chords in it.
+    #[error("the chord progression {text:?} holds no chords")]
+    EmptyProgression {
+        /// The text as given.
+        text: String,
+    },
+    /// The clip's sample rate is 0 or above [`crate::analysis::MAX_SAMPLE_RATE`].
+    #[error("cannot analyse a clip at {rate} Hz (the rate must be between 1 Hz and {max} Hz)")]
+    BadSampleRate {
+        /// The clip's rate.
+        rate: u32,
+        /// The highest rate accepted.
+        max: u32,
+    },
+}

@@ -10,6 +10,9 @@
 //! [`measures`] holds the objective measures of a clip's sound (spectra, MFCCs, flatness, tonal
 //! peak, dynamics) that `lofigen eval` compares generated audio with.
 //!
+//! [`analysis`] holds the musical analysis (onsets, tempo, beats and bars, chroma, chords, key)
+//! that conditioning and `lofigen eval --bpm/--chords` build on.
+//!
 //! The small helper modules ([`mulaw`], [`signal`], [`spectrum`]) exist so that the model code and
 //! the tests share one definition of the quantiser and of the test signals.
 //!
@@ -25,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod atomic;
 mod clip;
 mod decode;
@@ -39,7 +43,7 @@ mod wav;
 pub use atomic::{write_atomic, write_atomic_with};
 pub use clip::Clip;
 pub use decode::{DecodeReport, load_mono, load_mono_8k};
-pub use error::AudioError;
+pub use error::{AnalysisError, AudioError};
 pub use resample::{StreamResampler, resample};
 pub use wav::{
     MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_from,

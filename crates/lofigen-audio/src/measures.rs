@@ -277,8 +277,9 @@ pub fn frame_starts(len: usize) -> impl Iterator<Item = usize> {
     (0..count).map(|i| i * HOP)
 }
 
-/// One STFT with its buffers, reused for every frame.
-struct Stft {
+/// One STFT with its buffers, reused for every frame. [`crate::analysis`] uses it too, at its own
+/// frame lengths, so the project has one windowing and one power normalisation.
+pub(crate) struct Stft {
     fft: Arc<dyn RealToComplex<f64>>,
     window: Vec<f64>,
     /// Sum of squared window values: power is divided by it so that levels do not depend on the
@@ -292,17 +293,23 @@ struct Stft {
 
 impl Stft {
     fn new() -> Self {
-        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(FRAME_LEN);
+        Self::with_len(FRAME_LEN)
+    }
+
+    /// An STFT of `frame_len` samples (at least 2).
+    pub(crate) fn with_len(frame_len: usize) -> Self {
+        let frame_len = frame_len.max(2);
+        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(frame_len);
         // Periodic Hann: overlap-adds to a constant at 75 % overlap.
-        let window: Vec<f64> = (0..FRAME_LEN)
-            .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / FRAME_LEN as f64).cos())
+        let window: Vec<f64> = (0..frame_len)
+            .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / frame_len as f64).cos())
             .collect();
         let window_energy = window.iter().map(|w| w * w).sum();
         Self {
             input: fft.make_input_vec(),
             output: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
-            power: vec![0.0; FRAME_LEN / 2 + 1],
+            power: vec![0.0; frame_len / 2 + 1],
             fft,
             window,
             window_energy,
@@ -310,7 +317,7 @@ impl Stft {
     }
 
     /// Power spectrum of the frame of `signal` that starts at `start` (zero past its end).
-    fn power(&mut self, signal: &[f64], start: usize) -> &[f64] {
+    pub(crate) fn power(&mut self, signal: &[f64], start: usize) -> &[f64] {
         for (i, (x, w)) in self.input.iter_mut().zip(&self.window).enumerate() {
             *x = signal.get(start + i).copied().unwrap_or(0.0) * w;
         }
