@@ -27,6 +27,7 @@
 mod clip;
 mod decode;
 mod error;
+pub mod fx;
 pub mod measures;
 pub mod mulaw;
 mod resample;
@@ -40,6 +41,7 @@ pub use error::AudioError;
 pub use resample::{StreamResampler, resample};
 pub use wav::{
     MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_from,
+    write_wav16_interleaved,
 };
 
 use std::path::Path;
