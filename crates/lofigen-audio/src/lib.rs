@@ -6,6 +6,11 @@
 //! source in memory. Results leave through [`write_wav16`], which writes atomically so that an
 //! interrupted run never leaves a half-written WAV behind.
 //!
+//! [`fx`] is the way back out for listening: a streaming lofi effects chain (wow and flutter,
+//! saturation, tone, crackle and hiss, stereo width, room, limiter) from the models' 8 kHz mono
+//! to 44.1/48 kHz stereo, written with [`write_wav16_interleaved`] or played through
+//! [`WavStream::with_channels`].
+//!
 //! [`measures`] holds the objective measures of a clip's sound (spectra, MFCCs, flatness, tonal
 //! peak, dynamics) that `lofigen eval` compares generated audio with.
 //!

@@ -89,7 +89,7 @@ pub fn write_wav16_interleaved(
     if sample_rate == 0 {
         return Err(invalid("sample rate 0".into()));
     }
-    if samples.len() % usize::from(channels) != 0 {
+    if !samples.len().is_multiple_of(usize::from(channels)) {
         return Err(invalid(format!(
             "{} samples are not a whole number of {channels}-channel frames",
             samples.len()

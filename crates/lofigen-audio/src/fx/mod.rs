@@ -145,7 +145,6 @@ impl FxPreset {
                 width: 0.4,
                 reverb_mix: 0.1,
                 ceiling_dbfs: Some(-1.0),
-                ..off
             },
             FxPreset::Lofi => FxSettings {
                 wow_percent: 0.2,
@@ -328,7 +327,11 @@ impl FxChain {
         settings.validate(out_rate)?;
         let resampler = StreamResampler::new(in_rate, out_rate);
         let graph = Graph::new(&settings, out_rate, seed);
-        let piece_in = PIECE.min(resampler.block_frames_in()).max(1);
+        // A real resampler takes at most one block per push; a pass-through has no blocks.
+        let piece_in = match resampler.block_frames_in() {
+            1 => PIECE,
+            block => PIECE.min(block),
+        };
         // One resampler block, plus the graph's unfinished block and the flush's silence.
         let cap = 2 * resampler.block_frames_out() + piece_in + graph.delay_frames() + 128;
         Ok(FxChain {

@@ -106,8 +106,8 @@ impl Graph {
             add("stereo", stereo(settings.width));
         }
         if settings.reverb_mix > 0.0 {
-            let room = multipass::<U2>()
-                & reverb_stereo(ROOM_M, ROOM_TIME_S, ROOM_DAMPING) * settings.reverb_mix;
+            let wet = reverb_stereo(ROOM_M, ROOM_TIME_S, ROOM_DAMPING) * settings.reverb_mix;
+            let room = multipass::<U2>() & wet;
             add("reverb", Box::new(room));
         }
         if let Some(db) = settings.ceiling_dbfs {
@@ -175,10 +175,8 @@ impl Graph {
             if inputs == 2 && channels == 1 {
                 // Mono into a stereo stage: both sides get the mono signal.
                 let buf = &mut self.bufs[cur];
-                let (l, r) = (0, 1);
                 for i in 0..n {
-                    let x = buf.at_f32(l, i);
-                    buf.set_f32(r, i, x);
+                    buf.set_f32(1, i, buf.at_f32(0, i));
                 }
             }
             let [a, b] = &mut self.bufs;
@@ -290,13 +288,15 @@ fn hiss(dbfs: f32, sr: f32) -> An<impl AudioNode<Inputs = U0, Outputs = U1>> {
     let band = ((1.11 * high - HISS_LOW_HZ) / (0.5 * sr)).clamp(1e-3, 1.0);
     let rms = (band / 3.0).sqrt();
     let q = FRAC_1_SQRT_2;
-    white() >> highpass_hz(HISS_LOW_HZ, q) >> lowpass_hz(high, q) * (db_amp(dbfs) / rms)
+    let gain = db_amp(dbfs) / rms;
+    white() >> highpass_hz(HISS_LOW_HZ, q) >> (lowpass_hz(high, q) * gain)
 }
 
 /// Mid/side width from a mono signal: the side is the mid delayed a little and high-passed, at
 /// up to half its level; L = M + S and R = M - S, so (L + R) / 2 is the mid itself.
 fn stereo(width: f32) -> Box<dyn AudioUnit> {
-    let side = delay(SIDE_DELAY_S) >> highpass_hz(SIDE_HIGHPASS_HZ, FRAC_1_SQRT_2) * (0.5 * width);
+    let side =
+        delay(SIDE_DELAY_S) >> (highpass_hz(SIDE_HIGHPASS_HZ, FRAC_1_SQRT_2) * (0.5 * width));
     let to_lr = (pass() + pass()) ^ (pass() - pass());
     Box::new((pass() ^ side) >> to_lr)
 }
