@@ -7,6 +7,11 @@
 //! [`atomic`], the one writer every file of the project goes through) so that an interrupted
 //! run never leaves a half-written file behind.
 //!
+//! [`fx`] is the way back out for listening: a streaming lofi effects chain (wow and flutter,
+//! saturation, tone, crackle and hiss, stereo width, room, limiter) from the models' 8 kHz mono
+//! to 44.1/48 kHz stereo, written with [`write_wav16_interleaved`] or played through
+//! [`WavStream::with_channels`].
+//!
 //! [`measures`] holds the objective measures of a clip's sound (spectra, MFCCs, flatness, tonal
 //! peak, dynamics) that `lofigen eval` compares generated audio with.
 //!
@@ -33,6 +38,7 @@ pub mod atomic;
 mod clip;
 mod decode;
 mod error;
+pub mod fx;
 pub mod measures;
 pub mod mulaw;
 mod resample;
@@ -47,6 +53,7 @@ pub use error::{AnalysisError, AudioError};
 pub use resample::{StreamResampler, resample};
 pub use wav::{
     MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_from,
+    write_wav16_interleaved,
 };
 
 use std::path::Path;

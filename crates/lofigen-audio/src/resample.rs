@@ -112,6 +112,27 @@ impl StreamResampler {
         }
     }
 
+    /// The most output samples this resampler holds back at any time: its filter delay plus one
+    /// block, so after `n` input samples at least `round(n * to / from) - latency_frames()` have
+    /// come out of [`StreamResampler::push`]. 0 for a pass-through.
+    pub fn latency_frames(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |s| s.fft.output_delay() + s.fft.output_frames_max())
+    }
+
+    /// The most samples one block adds to the output, so that a streaming caller can size its
+    /// buffers once (1 for a pass-through, which adds what it is given).
+    pub(crate) fn block_frames_out(&self) -> usize {
+        self.inner.as_ref().map_or(1, |s| s.fft.output_frames_max())
+    }
+
+    /// The most input samples one [`StreamResampler::push`] should be given for its output to
+    /// stay within one block (1 for a pass-through).
+    pub(crate) fn block_frames_in(&self) -> usize {
+        self.inner.as_ref().map_or(1, |s| s.fft.input_frames_max())
+    }
+
     /// Resamples `input` (mono) and appends whatever output is ready to `out`. Output lags the
     /// input by up to one block plus the filter delay; [`StreamResampler::finish`] delivers the
     /// rest.

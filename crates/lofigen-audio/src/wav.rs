@@ -67,6 +67,50 @@ pub fn write_wav16_from(
     })
 }
 
+/// Writes interleaved 16-bit PCM WAV with `channels` channels (stereo effects output is
+/// `[l0, r0, l1, r1, ..]`), atomically. Samples are converted as [`write_wav16`] converts them.
+pub fn write_wav16_interleaved(
+    path: &Path,
+    samples: &[f32],
+    channels: u16,
+    sample_rate: u32,
+) -> Result<(), AudioError> {
+    let invalid = |reason: String| AudioError::InvalidInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if channels == 0 {
+        return Err(invalid("0 channels given (need at least 1)".into()));
+    }
+    if sample_rate == 0 {
+        return Err(invalid("sample rate 0".into()));
+    }
+    if !samples.len().is_multiple_of(usize::from(channels)) {
+        return Err(invalid(format!(
+            "{} samples are not a whole number of {channels}-channel frames",
+            samples.len()
+        )));
+    }
+    if samples.len() > MAX_WAV16_FRAMES {
+        return Err(invalid(format!(
+            "{} samples do not fit in one WAV (at most {MAX_WAV16_FRAMES})",
+            samples.len()
+        )));
+    }
+    let spec = WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: SampleFormat::Int,
+    };
+    write_atomically(path, spec, |w| {
+        for &x in samples {
+            w.write_sample(quantize(x, 32768.0, -32768.0, 32767.0) as i16)?;
+        }
+        Ok(())
+    })
+}
+
 /// Writes 32-bit float WAV with one entry of `channels` per channel (all the same length),
 /// atomically. Samples are written as they are (no clamping: float WAV can hold any value).
 pub fn write_wav_f32(
@@ -136,31 +180,52 @@ fn quantize(x: f32, scale: f64, lo: f64, hi: f64) -> i32 {
     (x * scale).round().clamp(lo, hi) as i32
 }
 
-/// 16-bit mono WAV written as it is produced, to a writer that need not seek (a pipe to a
-/// player). The header goes first: with the length when it is known, else with the largest
-/// length a WAV can state, which is how players read an open-ended stream. Samples are
-/// converted as [`write_wav16`] converts them.
+/// 16-bit WAV written as it is produced, to a writer that need not seek (a pipe to a player):
+/// mono from [`WavStream::new`], or any channel count, interleaved, from
+/// [`WavStream::with_channels`]. The header goes first: with the length when it is known, else
+/// with the largest length a WAV can state, which is how players read an open-ended stream.
+/// Samples are converted as [`write_wav16`] converts them.
 pub struct WavStream<W: Write> {
     out: W,
     buf: Vec<u8>,
 }
 
 impl<W: Write> WavStream<W> {
-    /// Write the header for `frames` samples (`None`: no end) at `sample_rate`.
-    pub fn new(mut out: W, sample_rate: u32, frames: Option<u32>) -> std::io::Result<Self> {
+    /// Write the header of a mono stream of `frames` samples (`None`: no end) at `sample_rate`.
+    pub fn new(out: W, sample_rate: u32, frames: Option<u32>) -> std::io::Result<Self> {
+        Self::with_channels(out, sample_rate, 1, frames)
+    }
+
+    /// Write the header of a stream of `channels` interleaved channels (at least 1) and `frames`
+    /// frames (`None`: no end) at `sample_rate`; [`WavStream::write`] then takes interleaved
+    /// samples.
+    pub fn with_channels(
+        mut out: W,
+        sample_rate: u32,
+        channels: u16,
+        frames: Option<u32>,
+    ) -> std::io::Result<Self> {
+        if channels == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a WAV stream needs at least 1 channel",
+            ));
+        }
+        let block_align = u32::from(channels) * 2;
         // Sizes a WAV cannot hold saturate, like the open-ended stream's, to a whole number
         // of frames (readers check that).
-        let data = frames.map_or(u32::MAX, |f| f.saturating_mul(2)) & !1;
+        let data = frames.map_or(u32::MAX, |f| f.saturating_mul(block_align));
+        let data = data - data % block_align;
         let mut h = Vec::with_capacity(44);
         h.extend_from_slice(b"RIFF");
         h.extend_from_slice(&data.saturating_add(36).to_le_bytes());
         h.extend_from_slice(b"WAVEfmt ");
         h.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
         h.extend_from_slice(&1u16.to_le_bytes()); // PCM
-        h.extend_from_slice(&1u16.to_le_bytes()); // mono
+        h.extend_from_slice(&channels.to_le_bytes());
         h.extend_from_slice(&sample_rate.to_le_bytes());
-        h.extend_from_slice(&sample_rate.saturating_mul(2).to_le_bytes()); // bytes per second
-        h.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+        h.extend_from_slice(&sample_rate.saturating_mul(block_align).to_le_bytes()); // bytes/s
+        h.extend_from_slice(&(block_align as u16).to_le_bytes()); // bytes per frame
         h.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
         h.extend_from_slice(b"data");
         h.extend_from_slice(&data.to_le_bytes());
@@ -171,7 +236,8 @@ impl<W: Write> WavStream<W> {
         })
     }
 
-    /// Append samples and flush them, so a player hears them now.
+    /// Append samples (interleaved when there are several channels; the caller keeps frames
+    /// whole) and flush them, so a player hears them now.
     pub fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
         self.buf.clear();
         for &x in samples {
@@ -286,6 +352,28 @@ mod tests {
             .map(|s| s.unwrap())
             .collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_streamed_stereo_wav_reads_back_as_the_interleaved_file_writer_writes_it() {
+        let samples: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.03).sin() * 0.9).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.wav");
+        write_wav16_interleaved(&file, &samples, 2, 44_100).unwrap();
+        let mut stream = WavStream::with_channels(Vec::new(), 44_100, 2, Some(1000)).unwrap();
+        stream.write(&samples[..500]).unwrap();
+        stream.write(&samples[500..]).unwrap();
+        assert_eq!(stream.out, std::fs::read(&file).unwrap());
+        let r = hound::WavReader::open(&file).unwrap();
+        assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 44_100));
+        assert_eq!(r.duration(), 1000);
+        // The open-ended header states a whole number of stereo frames.
+        let open = WavStream::with_channels(Vec::new(), 44_100, 2, None).unwrap();
+        let data = u32::from_le_bytes(open.out[40..44].try_into().unwrap());
+        assert_eq!(data % 4, 0);
+        assert!(WavStream::with_channels(Vec::new(), 8000, 0, None).is_err());
+        let e = write_wav16_interleaved(&file, &samples[..3], 2, 44_100).unwrap_err();
+        assert!(e.to_string().contains("3 samples"), "{e}");
     }
 
     #[test]
