@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The GPU backends' part of scripts/test.sh, runnable alone: lint and type-check both GPU
-# features, then the WGPU tests on lavapipe (Mesa's software Vulkan, any CPU). The GPU feature
-# set rebuilds most of the dependency tree (about 30 CPU-minutes on 2 cores). On a headless
+# features, then the WGPU tests on lavapipe (Mesa's software Vulkan, any CPU). On a headless
 # machine Mesa prints "XDG_RUNTIME_DIR is invalid or not set" while it probes for a display:
 # harmless.
 set -euo pipefail
@@ -13,9 +12,8 @@ step() { echo "== $* (at ${SECONDS}s)"; }
 # that script's documented switch for builds that do not link (docs.rs does the same).
 step "clippy --features wgpu,cuda"
 DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
-# One cargo call, so that both test crates share one feature graph (`-p lofigen` alone
-# resolves burn's features differently and rebuilds it). These tests fail, not skip, when no
-# Vulkan driver answers.
+# The same feature graph and profile as scripts/test.sh, so nothing is built twice. These
+# tests fail, not skip, when no Vulkan driver answers.
 step "wgpu tests (lavapipe)"
-cargo test --release --workspace --features wgpu --test wgpu --test devices
+cargo test --profile ci --workspace --features wgpu --test wgpu --test devices
 step "gpu done"

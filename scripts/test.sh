@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Set-up, lint gates, then every test (release build: the deep-learning crates are too slow
-# unoptimised, and one profile means one build), then the GPU backends' part
-# (scripts/test-gpu.sh: both GPU features linted, the WGPU tests on a software Vulkan driver).
+# Set-up, lint gates, then every test. One feature graph for the tests: `--features wgpu`
+# builds the CPU code and the WGPU backend together, so the default tests and the GPU tests
+# (on lavapipe, Mesa's software Vulkan, installed by setup.sh) come from one build. The `ci`
+# profile is release with the GPU stack at opt-level 1 (see Cargo.toml). Clippy runs over the
+# default features and over both GPU features (`cuda` is type-checked, not built: see
+# scripts/test-gpu.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }
@@ -10,7 +13,8 @@ step fmt
 cargo fmt --all -- --check
 step clippy
 cargo clippy --release --workspace --all-targets -- -D warnings
-step tests
-cargo test --release --workspace
-LOFIGEN_SETUP_DONE=1 bash scripts/test-gpu.sh
+step "clippy --features wgpu,cuda"
+DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
+step "tests (with the WGPU tests on lavapipe)"
+cargo test --profile ci --workspace --features wgpu
 step "done"

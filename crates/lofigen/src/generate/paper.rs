@@ -10,7 +10,7 @@
 //!
 //! Everything is allocated in [`PaperEngine::from_stages`]; [`PaperEngine::step`] allocates nothing.
 
-use super::engine::{Engine, checked_kernel};
+use super::engine::{Compute, Engine};
 use super::kernel::{KernelPath, Matrix, Plan, Precision, product_part};
 use super::pool::SpinPool;
 use crate::model::{CausalConv1d, PaperNet};
@@ -141,9 +141,8 @@ pub struct PaperEngine {
     outs: Vec<Vec<f32>>,
     /// The stages' weights and biases as the kernel reads them.
     matrices: Vec<Matrix>,
-    /// Helpers for the per-layer split (None: one thread).
-    pool: Option<SpinPool>,
-    path: KernelPath,
+    /// Kernel path and threads for the per-layer split.
+    compute: Compute,
     /// Each stream's latest prediction, what [`Engine::step`] returns.
     last: Vec<f32>,
 }
@@ -183,8 +182,7 @@ impl PaperEngine {
             outs,
             matrices,
             last: vec![0.0; streams],
-            pool: default_pool(),
-            path: KernelPath::detect(),
+            compute: Compute::new(),
         }
     }
 
@@ -234,18 +232,12 @@ impl PaperEngine {
 impl Engine for PaperEngine {
     type Input = f32;
 
-    fn with_threads(mut self, threads: usize) -> Self {
-        self.pool = (threads > 1).then(|| SpinPool::new(threads));
-        self
+    fn compute(&self) -> &Compute {
+        &self.compute
     }
 
-    fn with_kernel(mut self, path: KernelPath) -> Self {
-        self.path = checked_kernel(path);
-        self
-    }
-
-    fn kernel(&self) -> KernelPath {
-        self.path
+    fn compute_mut(&mut self) -> &mut Compute {
+        &mut self.compute
     }
 
     fn streams(&self) -> usize {
@@ -330,7 +322,13 @@ impl Engine for PaperEngine {
                 &xs_vec
             };
             let out = &mut rest[0];
-            product(self.pool.as_ref(), &self.matrices[si], xs, out, self.path);
+            product(
+                self.compute.pool.as_ref(),
+                &self.matrices[si],
+                xs,
+                out,
+                self.compute.path,
+            );
             if stage.relu {
                 out.iter_mut().for_each(|v| *v = v.max(0.0));
             }
@@ -384,12 +382,6 @@ pub(super) fn product(
             }
         }
     });
-}
-
-/// One pool thread per core (rayon's count, so `RAYON_NUM_THREADS` limits it too).
-pub(super) fn default_pool() -> Option<SpinPool> {
-    let threads = rayon::current_num_threads();
-    (threads > 1).then(|| SpinPool::new(threads))
 }
 
 /// A row pointer shared with the pool's threads, each of which touches only its own rows.

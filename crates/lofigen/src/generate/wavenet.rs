@@ -6,10 +6,9 @@
 //!
 //! Everything is allocated in [`WaveNetEngine::new`]; [`WaveNetEngine::step`] allocates nothing.
 
-use super::engine::{Engine, checked_kernel};
-use super::kernel::{KernelPath, Matrix, Precision};
-use super::paper::{ConvWeights, Ring, default_pool, product};
-use super::pool::SpinPool;
+use super::engine::{Compute, Engine};
+use super::kernel::{Matrix, Precision};
+use super::paper::{ConvWeights, Ring, product};
 use crate::model::WaveNet;
 
 /// A convolution's packed matrix (with its bias): `rows x (kernel * c_in)`.
@@ -58,8 +57,7 @@ pub struct WaveNetEngine {
     head: Vec<f32>,
     /// `[stream][class]`.
     logits: Vec<f32>,
-    pool: Option<SpinPool>,
-    path: KernelPath,
+    compute: Compute,
 }
 
 impl WaveNetEngine {
@@ -134,8 +132,7 @@ impl WaveNetEngine {
             input,
             head_hidden,
             head_out,
-            pool: default_pool(),
-            path: KernelPath::detect(),
+            compute: Compute::new(),
         }
     }
 
@@ -153,18 +150,12 @@ impl WaveNetEngine {
 impl Engine for WaveNetEngine {
     type Input = usize;
 
-    fn with_threads(mut self, threads: usize) -> Self {
-        self.pool = (threads > 1).then(|| SpinPool::new(threads));
-        self
+    fn compute(&self) -> &Compute {
+        &self.compute
     }
 
-    fn with_kernel(mut self, path: KernelPath) -> Self {
-        self.path = checked_kernel(path);
-        self
-    }
-
-    fn kernel(&self) -> KernelPath {
-        self.path
+    fn compute_mut(&mut self) -> &mut Compute {
+        &mut self.compute
     }
 
     fn streams(&self) -> usize {
@@ -200,8 +191,8 @@ impl Engine for WaveNetEngine {
     fn step(&mut self, inputs: &[usize]) -> &[f32] {
         let (b, r, s) = (self.streams, self.r, self.s);
         assert_eq!(inputs.len(), b, "one input per stream");
-        let pool = self.pool.as_ref();
-        let path = self.path;
+        let pool = self.compute.pool.as_ref();
+        let path = self.compute.path;
 
         // Input: embed, then the causal input convolution over the last `input_kernel` inputs.
         for (st, &c) in inputs.iter().enumerate() {
@@ -312,7 +303,7 @@ fn with_slices<'a>(streams: usize, f: impl FnOnce(&mut [&'a [f32]])) {
 }
 
 /// The vectorisable tanh the fused training op uses too; kept here under its old path.
-pub use crate::model::wavenet_ops::fast_tanh;
+pub use crate::model::wavenet::stack::fast_tanh;
 
 #[cfg(test)]
 mod tests {

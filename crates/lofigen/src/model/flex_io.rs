@@ -1,4 +1,4 @@
-//! The glue every hand-written Flex op (`fftconv`, `wavenet_ops`, `wavenet_head`) shares:
+//! The glue every hand-written Flex op (`fftconv`, `wavenet::stack`, `wavenet::head`) shares:
 //! plain f32 data in and out of Flex tensors. Which devices run them is
 //! [`crate::device::is_flex`]'s answer; every other backend composes burn ops.
 

@@ -6,8 +6,6 @@ pub mod fftconv;
 mod flex_io;
 pub mod paper;
 pub mod wavenet;
-pub mod wavenet_head;
-pub mod wavenet_ops;
 
 use burn::module::{ModuleMapper, Param, ParamId};
 use burn::prelude::*;

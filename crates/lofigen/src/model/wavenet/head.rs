@@ -28,11 +28,9 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::flex_io::{dims, flex, values};
-use super::wavenet_ops::{
-    TILE, View, add_column_sums, give, matmul, take, transposed_product, wide,
-};
+use super::stack::{TILE, View, add_column_sums, give, matmul, take, transposed_product, wide};
 use crate::cpu::LANES;
+use crate::model::flex_io::{dims, flex, values};
 
 /// Shapes of one call of the fused head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,8 +29,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
-use super::flex_io::{dims, flex, values};
 use crate::cpu::ScratchPool;
+use crate::model::flex_io::{dims, flex, values};
 use rayon::prelude::*;
 
 /// Samples per task: a tile's pre-activation (`TILE x 2R` floats) stays in L2.

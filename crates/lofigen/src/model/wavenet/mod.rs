@@ -11,9 +11,10 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use serde::{Deserialize, Serialize};
 
-use super::causal::{CausalConv1d, CausalConv1dConfig};
-use super::paper::MAX_PARAMETERS;
-use super::{wavenet_head, wavenet_ops};
+use crate::model::causal::{CausalConv1d, CausalConv1dConfig};
+use crate::model::paper::MAX_PARAMETERS;
+pub mod head;
+pub mod stack;
 
 /// Genre list value that is resolved, when training starts, to the corpus's labels.
 pub const AUTO_GENRES: &str = "auto";
@@ -52,7 +53,7 @@ fn default_input_kernel() -> usize {
 /// Taps of every dilated convolution (WaveNet's choice).
 pub const DILATED_KERNEL: usize = 2;
 
-impl super::Family for WaveNetConfig {
+impl crate::model::Family for WaveNetConfig {
     fn name(&self) -> &'static str {
         "wavenet"
     }
@@ -329,7 +330,7 @@ impl WaveNet {
             Some(b) => b.val(),
             None => Tensor::zeros([c.dims()[0]], &device),
         };
-        wavenet_head::wavenet_head_loss(
+        head::wavenet_head_loss(
             skips,
             self.head_hidden.conv.weight.val(),
             bias(&self.head_hidden),
@@ -430,7 +431,7 @@ impl WaveNet {
             ),
             _ => Tensor::zeros([batch, self.layers.len(), 2 * r], &device),
         }; // [batch, layers, 2 * residual]
-        wavenet_ops::wavenet_stack(x, dilated, dilated_bias, out, out_bias, gate_bias, lps)
+        stack::wavenet_stack(x, dilated, dilated_bias, out, out_bias, gate_bias, lps)
     }
 
     /// The residual stack composed of burn ops, channels last, for backends without the fused
