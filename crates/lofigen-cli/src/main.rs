@@ -36,6 +36,9 @@ enum Command {
     /// Measure generated audio against real reference audio (table, JSON, spectrogram PNGs).
     #[command(long_about = cmd::eval::EVAL_ABOUT)]
     Eval(cmd::eval::EvalArgs),
+    /// Analyse music: tempo, beats, downbeats, key and chords per bar (text, JSON, PNGs).
+    #[command(long_about = cmd::analyze::ANALYZE_ABOUT)]
+    Analyze(cmd::analyze::AnalyzeArgs),
     /// The paper's experiments, rerun: one model per genre, or models of several depths.
     #[command(subcommand)]
     Experiment(cmd::experiment::ExperimentCommand),
@@ -90,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Lofi(a) => cmd::lofi::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
         Command::Experiment(c) => cmd::experiment::run(c),
         Command::Bench(a) => bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),

@@ -60,18 +60,6 @@ fn num(row: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not a number in {row:#}"))
 }
 
-/// Decodes a PNG completely and returns (width, height, distinct colours).
-fn decode_png(path: &Path) -> (u32, u32, usize) {
-    let file = std::fs::File::open(path).unwrap();
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let px = info.color_type.samples();
-    let colours: std::collections::HashSet<&[u8]> =
-        buf[..info.buffer_size()].chunks_exact(px).collect();
-    (info.width, info.height, colours.len())
-}
-
 #[test]
 fn eval_tells_noise_tones_and_real_music_apart() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,4 +188,89 @@ fn eval_names_a_missing_or_empty_reference() {
     std::fs::create_dir(d.join("empty")).unwrap();
     lofigen(d, &["eval", "gen.wav", "--reference", "empty"])
         .fails_with(&["empty", "no audio files"]);
+}
+
+/// `eval FILE --reference FILE --out o args...` in `d`; returns the JSON row of FILE and the run.
+fn eval_music(d: &Path, file: &str, args: &[&str]) -> (Value, Run) {
+    let mut all = vec!["eval", file, "--reference", file, "--out", "o"];
+    all.extend_from_slice(args);
+    let run = lofigen(d, &all).ok();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("o/eval.json")).unwrap()).unwrap();
+    (row(&report, file).clone(), run)
+}
+
+#[test]
+fn eval_scores_tempo_and_beats_against_a_requested_bpm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    click_track_wav(&d.join("click.wav"), 80.0, 20.0);
+
+    // Without --bpm: the tempo and beat strength, nothing to score against.
+    let (r, run) = eval_music(d, "click.wav", &[]);
+    run.stdout_has(&["tempo", "beat str", "beat F", "tempo ok", "chords %"]);
+    assert!((num(&r, "tempo_bpm") - 80.0).abs() <= 1.0, "{r:#}");
+    assert!(num(&r, "beat_strength") > 0.5, "{r:#}");
+    assert!(r["beat_f"].is_null() && r["tempo_ok"].is_null() && r["chord_agreement"].is_null());
+
+    let (r, run) = eval_music(d, "click.wav", &["--bpm", "80"]);
+    assert!(num(&r, "beat_f") >= 0.9, "{r:#}");
+    assert_eq!(r["tempo_ok"], true, "{r:#}");
+    assert!(run.stdout.contains("yes"), "{}", run.stdout);
+    // The reference row is the same file: its mean is the same score.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("o/eval.json")).unwrap()).unwrap();
+    assert!((num(&report["reference"], "beat_f") - num(&r, "beat_f")).abs() < 1e-9);
+
+    let (r, run) = eval_music(d, "click.wav", &["--bpm", "120"]);
+    assert_eq!(r["tempo_ok"], false, "{r:#}");
+    assert!(num(&r, "beat_f") < 0.8, "{r:#}");
+    assert!(run.stdout.contains(" no"), "{}", run.stdout);
+}
+
+#[test]
+fn eval_scores_a_requested_chord_progression() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chord_track_wav(
+        &d.join("chords.wav"),
+        &["Dm7", "G7", "Cmaj7", "Am7"],
+        90.0,
+        4,
+    );
+    let (r, _) = eval_music(
+        d,
+        "chords.wav",
+        &["--bpm", "90", "--chords", "Dm7 G7 Cmaj7 Am7"],
+    );
+    assert_eq!(r["tempo_ok"], true, "{r:#}");
+    let right = num(&r, "chord_agreement");
+    assert!(right >= 0.9, "{r:#}");
+    // The same progression a whole tone up: other roots in every bar.
+    let (r, _) = eval_music(
+        d,
+        "chords.wav",
+        &["--bpm", "90", "--chords", "Em7 A7 Dmaj7 Bm7"],
+    );
+    let wrong = num(&r, "chord_agreement");
+    assert!(wrong <= 0.2, "right {right}, wrong {wrong}");
+}
+
+#[test]
+fn eval_names_a_bad_bpm_or_chord_progression() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    synth(&d.join("a.wav"), signal::white_noise(16_000, 0.5, 1));
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "a.wav", "--reference", "a.wav"];
+        args.extend_from_slice(extra);
+        lofigen(d, &args)
+    };
+    eval(&["--bpm", "abc"]).fails_with(&["--bpm", "abc"]);
+    eval(&["--bpm", "500"]).fails_with(&["--bpm", "500", "30-300"]);
+    eval(&["--bpm", "80", "--chords", "H9"]).fails_with(&["--chords", "H9"]);
+    eval(&["--bpm", "80", "--chords", ""]).fails_with(&["--chords", "no chords"]);
+    eval(&["--chords", "Dm7 G7"]).fails_with(&["--chords", "needs --bpm"]);
+    // Nothing was measured or written.
+    assert!(!d.join("eval").exists());
 }

@@ -52,18 +52,6 @@ fn genre_data(d: &Path) {
     );
 }
 
-/// Decodes a PNG completely; returns (width, height, distinct colours).
-fn decode_png(path: &Path) -> (u32, u32, usize) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let px = info.color_type.samples();
-    let colours: std::collections::HashSet<&[u8]> =
-        buf[..info.buffer_size()].chunks_exact(px).collect();
-    (info.width, info.height, colours.len())
-}
-
 fn num(v: &Value, what: &str) -> f64 {
     let x = v
         .as_f64()

@@ -21,6 +21,7 @@ fn top_level_help() {
             "lofi",
             "plot",
             "eval",
+            "analyze",
             "bench",
             "demo",
             "--version",
@@ -110,6 +111,11 @@ fn eval_help() {
             "--json",
             "flatness",
             "eval.json",
+            "--bpm",
+            "--chords",
+            "beat F",
+            "tempo ok",
+            "chords %",
         ],
     );
 }
@@ -132,5 +138,19 @@ fn demo_help() {
     help(
         &["demo", "--help"],
         &["--out", "--audio", "--minutes", "--seconds"],
+    );
+}
+
+#[test]
+fn analyze_help() {
+    help(
+        &["analyze", "--help"],
+        &[
+            "<FILES>",
+            "--out",
+            "--json",
+            "no beat found",
+            "analysis.json",
+        ],
     );
 }

@@ -5,11 +5,15 @@
 //! own measures) and one for the reference set itself, so that each number has a scale next to it.
 //! The reference row's distances are leave-one-out: each reference clip against the others, which
 //! says how far apart two real tracks of the set are.
+//!
+//! Every clip is also analysed musically ([`crate::music`]): its tempo and beat strength, and
+//! with [`evaluate_with`] how well it keeps a requested tempo and chord progression.
 
 use std::path::PathBuf;
 
 use burn::prelude::Device;
 use lofigen_audio::Clip;
+use lofigen_audio::analysis::{MusicAnalysis, analyze_music};
 use lofigen_audio::measures::{self, Analysis, Gaussian};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -17,6 +21,7 @@ use serde::Serialize;
 use crate::data::Windows;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::music::{self, MusicScore, MusicTarget};
 
 /// Time columns of a spectrogram panel in reports and `lofigen eval` (about one per pixel).
 pub const SPECTROGRAM_COLUMNS: usize = 480;
@@ -94,6 +99,21 @@ pub struct EvalRow {
     /// [`nll_bits_per_sample`] and [`EvalReport::set_model_nll`]. `None` for files without a
     /// known model, for regressing models (their loss is an MSE), and on the reference row.
     pub nll_bits_per_sample: Option<f64>,
+    /// Tempo, BPM; `None` when no beat was found. For the reference row: the mean over the
+    /// reference files that have one.
+    pub tempo_bpm: Option<f64>,
+    /// How clearly the clip has a beat, 0..1 (reference row: mean over its files).
+    pub beat_strength: Option<f64>,
+    /// With a requested tempo: beat F-measure of the clip's beats against an ideal grid at that
+    /// tempo, at the grid phase that fits best (see [`music::grid_beat_f_measure`]); reference
+    /// row: mean over its files.
+    pub beat_f: Option<f64>,
+    /// With a requested tempo: whether the clip's tempo is within 4 % of it, or of its double or
+    /// half. `None` on the reference row.
+    pub tempo_ok: Option<bool>,
+    /// With a requested tempo and chords: share of bars whose chord agrees with the requested
+    /// one (see [`music::score`]); reference row: mean over its files.
+    pub chord_agreement: Option<f64>,
 }
 
 /// Everything `lofigen eval` reports.
@@ -147,13 +167,24 @@ pub fn nll_bits_per_sample(
     Some(crate::loss::nats_to_bits(nats))
 }
 
-/// Measures each `(name, clip)` of `generated` against the `reference` set.
+/// Measures each `(name, clip)` of `generated` against the `reference` set, without a musical
+/// target: [`evaluate_with`] and [`MusicTarget::default`].
+pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> Result<EvalReport> {
+    evaluate_with(generated, reference, &MusicTarget::default())
+}
+
+/// Measures each `(name, clip)` of `generated` against the `reference` set, and every clip (the
+/// reference's too, for scale) against the musical `target`.
 ///
 /// The reference's long-term spectrum is the average of its clips' (each weighted equally); its
 /// MFCC Gaussian is fitted to the frames of all its clips together. Clips are analysed in
 /// parallel. Fails, naming the file, for an empty clip or a sample rate that differs from the
 /// first reference clip's, and when `reference` is empty.
-pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> Result<EvalReport> {
+pub fn evaluate_with(
+    generated: &[(String, Clip)],
+    reference: &[(String, Clip)],
+    target: &MusicTarget,
+) -> Result<EvalReport> {
     let Some((_, first)) = reference.first() else {
         return Err(Error::Eval {
             path: PathBuf::from("<reference>"),
@@ -183,6 +214,19 @@ pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> R
     };
     let refs = analyse(reference);
     let gens = analyse(generated);
+    let musical = |set: &[(String, Clip)]| -> Result<Vec<MusicScore>> {
+        set.par_iter()
+            .map(|(name, c)| {
+                let a: MusicAnalysis = analyze_music(c).map_err(|e| Error::Eval {
+                    path: name.into(),
+                    problem: e.to_string(),
+                })?;
+                Ok(music::score(&a, target))
+            })
+            .collect()
+    };
+    let ref_music = musical(reference)?;
+    let gen_music = musical(generated)?;
 
     let ltas: Vec<&[f64]> = refs.iter().map(|a| a.ltas.as_slice()).collect();
     let mfcc: Vec<&[[f64; measures::N_MFCC]]> = refs.iter().map(|a| a.mfcc.as_slice()).collect();
@@ -192,13 +236,15 @@ pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> R
     let generated = generated
         .iter()
         .zip(&gens)
-        .map(|((name, _), a)| {
+        .zip(&gen_music)
+        .map(|(((name, _), a), m)| {
             let frechet = Gaussian::fit(&[&a.mfcc])
                 .zip(ref_gauss.as_ref())
                 .map(|(g, r)| measures::frechet_distance(&g, r));
             row(
                 name.clone(),
                 a,
+                m,
                 Some(measures::spectrum_distance_db(&a.ltas, &ref_ltas)),
                 frechet,
             )
@@ -208,7 +254,7 @@ pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> R
     Ok(EvalReport {
         settings: EvalSettings::new(rate),
         reference_files: reference.iter().map(|(n, _)| n.clone()).collect(),
-        reference: reference_row(&refs),
+        reference: reference_row(&refs, &ref_music),
         generated,
     })
 }
@@ -216,6 +262,7 @@ pub fn evaluate(generated: &[(String, Clip)], reference: &[(String, Clip)]) -> R
 fn row(
     name: String,
     a: &Analysis,
+    music: &MusicScore,
     spectrum_distance_db: Option<f64>,
     mfcc_frechet: Option<f64>,
 ) -> EvalRow {
@@ -232,12 +279,18 @@ fn row(
         clipping_fraction: m.clipping_fraction,
         rms_dbfs: m.rms_dbfs,
         nll_bits_per_sample: None,
+        tempo_bpm: music.tempo_bpm,
+        beat_strength: Some(music.beat_strength),
+        beat_f: music.beat_f,
+        tempo_ok: music.tempo_ok,
+        chord_agreement: music.chord_agreement,
     }
 }
 
 /// The reference set's row: duration-weighted means of its clips' measures, and leave-one-out
-/// distances (each clip against the rest of the set).
-fn reference_row(refs: &[Analysis]) -> EvalRow {
+/// distances (each clip against the rest of the set); musical measures are plain means over the
+/// files that have them (a tempo is a property of a file, not of its length).
+fn reference_row(refs: &[Analysis], music: &[MusicScore]) -> EvalRow {
     let seconds: f64 = refs.iter().map(|a| a.seconds).sum();
     let weight = |a: &Analysis| {
         if seconds > 0.0 {
@@ -290,7 +343,18 @@ fn reference_row(refs: &[Analysis]) -> EvalRow {
         clipping_fraction: mean_of(&|a| Some(a.measures.clipping_fraction)).unwrap_or(0.0),
         rms_dbfs: 10.0 * power.max(1e-20).log10(),
         nll_bits_per_sample: None,
+        tempo_bpm: mean_some(music.iter().map(|m| m.tempo_bpm)),
+        beat_strength: mean_some(music.iter().map(|m| Some(m.beat_strength))),
+        beat_f: mean_some(music.iter().map(|m| m.beat_f)),
+        tempo_ok: None,
+        chord_agreement: mean_some(music.iter().map(|m| m.chord_agreement)),
     }
+}
+
+/// The mean of the values that are there; `None` when none is.
+fn mean_some(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().filter(|x| x.is_finite()).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 #[cfg(test)]

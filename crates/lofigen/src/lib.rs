@@ -19,6 +19,7 @@ pub mod experiment;
 pub mod generate;
 pub mod loss;
 pub mod model;
+pub mod music;
 pub mod plot;
 pub mod run;
 pub mod runtime;

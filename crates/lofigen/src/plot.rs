@@ -1,8 +1,10 @@
 //! Plots as PNG (plotters): loss curves (one run's train and validation curves, or several runs
-//! overlaid) and spectrograms of generated and reference audio side by side.
+//! overlaid), spectrograms of generated and reference audio side by side, and the musical
+//! analysis of a clip (onsets and beats over its chromagram, with a chord per bar).
 
 use std::path::Path;
 
+use lofigen_audio::analysis::{MusicAnalysis, PitchClass};
 use lofigen_audio::measures::Spectrogram;
 use plotters::prelude::*;
 
@@ -251,6 +253,165 @@ fn draw_spectrograms(
         });
         chart.draw_series(cells).map_err(|e| e.to_string())?;
     }
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Draw the musical analysis of one clip into a PNG at `path` (written atomically): on top the
+/// onset envelope with a tick at every beat and a stronger one at every downbeat; below it the
+/// chromagram (12 rows, C at the bottom) with a line at each downbeat and each bar's chord
+/// written above it. The width grows with the clip (40 px a second, 1,000 to 4,000 px) so that
+/// bar labels stay readable.
+pub fn music_analysis(path: &Path, title: &str, analysis: &MusicAnalysis) -> Result<()> {
+    write_png(path, |tmp| draw_music(tmp, title, analysis))
+}
+
+/// Pixels per second of [`music_analysis`], and its width limits.
+const MUSIC_PX_PER_SECOND: f64 = 40.0;
+const MUSIC_MIN_WIDTH: u32 = 1000;
+const MUSIC_MAX_WIDTH: u32 = 4000;
+
+/// Beats and their colours in [`music_analysis`].
+const BEAT_COLOUR: RGBColor = RGBColor(120, 120, 200);
+const DOWNBEAT_COLOUR: RGBColor = RGBColor(214, 39, 40);
+
+fn draw_music(path: &Path, title: &str, a: &MusicAnalysis) -> std::result::Result<(), String> {
+    let seconds = a.duration_s.max(1e-3);
+    let width = ((seconds * MUSIC_PX_PER_SECOND) as u32).clamp(MUSIC_MIN_WIDTH, MUSIC_MAX_WIDTH);
+    let root = BitMapBackend::new(path, (width, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|e| e.to_string())?;
+    let (top, bottom) = root.split_vertically(260);
+
+    // Onset envelope: at most two points per pixel column, each the largest of its frames, so
+    // that no spike vanishes between columns.
+    let fps = a.onsets.frame_rate;
+    let env = &a.onsets.all;
+    let bucket = env.len().div_ceil(2 * width as usize).max(1);
+    let points: Vec<(f64, f64)> = env
+        .chunks(bucket)
+        .enumerate()
+        .map(|(i, c)| {
+            let peak = c
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0f32, f32::max);
+            ((i * bucket) as f64 / fps, f64::from(peak))
+        })
+        .filter(|p| p.0.is_finite())
+        .collect();
+    let y_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            "onset strength (ticks: beats; red: downbeats)",
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, 0f64..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let tick = |t: f64, top: f64, colour: RGBColor, stroke: u32| {
+        PathElement::new(
+            vec![(t, 0.0), (t, top)],
+            ShapeStyle {
+                color: colour.to_rgba(),
+                filled: false,
+                stroke_width: stroke,
+            },
+        )
+    };
+    chart
+        .draw_series(a.beats.iter().map(|&t| tick(t, y_max, BEAT_COLOUR, 1)))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(
+            a.downbeats
+                .iter()
+                .map(|&t| tick(t, y_max, DOWNBEAT_COLOUR, 3)),
+        )
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(points, BLACK.stroke_width(1)))
+        .map_err(|e| e.to_string())?;
+
+    // Chromagram: rows 0..11 (C..B), the band above row 11 holds the chord labels.
+    let label_top = 13.5;
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("chromagram and chord per bar", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, -0.5f64..label_top)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("time (s)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        // Ask for ticks every half row and name the whole ones: plotters picks "nice" steps.
+        .y_labels(30)
+        .y_label_formatter(&|v| {
+            let r = v.round();
+            if (v - r).abs() < 1e-6 && (0.0..12.0).contains(&r) {
+                PitchClass::new(r as i32).name().to_string()
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let cfps = a.chroma.frame_rate;
+    if cfps.is_finite() && cfps > 0.0 {
+        let half = 0.5 / cfps;
+        let cells = a.chroma.frames.iter().enumerate().flat_map(|(i, f)| {
+            let t = i as f64 / cfps;
+            f.iter().enumerate().map(move |(r, &v)| {
+                let v = if v.is_finite() {
+                    v.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let colour = ViridisRGB.get_color_normalized(v, 0.0, 1.0);
+                let (t0, t1) = ((t - half).max(0.0), (t + half).min(seconds));
+                Rectangle::new(
+                    [(t0, r as f64 - 0.5), (t1, r as f64 + 0.5)],
+                    colour.filled(),
+                )
+            })
+        });
+        chart.draw_series(cells).map_err(|e| e.to_string())?;
+    }
+    chart
+        .draw_series(
+            a.downbeats
+                .iter()
+                .map(|&t| tick(t, 11.5, DOWNBEAT_COLOUR, 2)),
+        )
+        .map_err(|e| e.to_string())?;
+    // Labels alternate between two lines so that neighbouring short bars do not overlap.
+    let font = ("sans-serif", 14).into_font().color(&BLACK);
+    let labels = a.bars.iter().enumerate().filter_map(|(i, bar)| {
+        let chord = bar.chord?;
+        let y = if i % 2 == 0 { label_top - 0.1 } else { 12.5 };
+        Some(Text::new(
+            chord.to_string(),
+            (bar.start_s + 0.05, y),
+            font.clone(),
+        ))
+    });
+    chart.draw_series(labels).map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lofigen::corpus::find_audio_files;
-use lofigen::eval::evaluate;
+use lofigen::eval::evaluate_with;
 use lofigen::generate::genre_index;
+use lofigen::music::MusicTarget;
 use lofigen::plot::spectrograms;
 use lofigen::run::RunDir;
+use lofigen_audio::analysis::parse_progression;
+use lofigen_audio::analysis::tempo::{MAX_BPM, MIN_BPM};
 use lofigen_audio::measures::spectrogram;
 use lofigen_audio::{Clip, load_mono_8k};
 
@@ -30,7 +33,17 @@ measures. Per generated file (and for the reference set, for scale):
   clipped       fraction of samples at full scale
   NLL bits      with --run of a WaveNet: the reference's negative log-likelihood under it,
                 bits per sample (8 = a uniform guess over 256 classes)
-The reference row's distances compare each reference file with the others.
+  tempo         the file's tempo, BPM (- when no beat is found)
+  beat str      how clearly the file has a beat, 0..1
+  beat F        with --bpm N: beat F-measure (+-70 ms) of the file's beats against an ideal grid
+                at N BPM; a generated file's grid phase is unknown, so the grid is slid to the
+                phase that fits best. 1 = every beat on the grid, none missing
+  tempo ok      with --bpm N: yes when the tempo is within 4 % of N, 2N or N/2
+  chords %      with --bpm and --chords: share of bars (4 beats at N BPM, from the grid phase
+                above, the progression looped from the file's start) whose chord has the
+                requested root and kind of third
+The reference row's distances compare each reference file with the others; its musical
+columns are means over the reference files.
 
 Writes <out>/eval.json and, per generated file, <out>/spectrogram-<N>-<name>.png (generated and
 first reference side by side).";
@@ -54,6 +67,45 @@ pub(crate) struct EvalArgs {
     /// log-likelihood under it (bits per sample) fills the NLL column.
     #[arg(long)]
     pub(crate) run: Option<PathBuf>,
+    /// Requested tempo, 30-300 BPM: fills the beat F and tempo ok columns.
+    #[arg(long, value_parser = parse_bpm)]
+    pub(crate) bpm: Option<f64>,
+    /// Requested chords, one per bar of 4 beats at --bpm, looped (e.g. "Dm7 G7 Cmaj7 Am7"):
+    /// fills the chords % column. Needs --bpm.
+    #[arg(long)]
+    pub(crate) chords: Option<String>,
+}
+
+/// A `--bpm` value: a number of beats per minute the analysis can find.
+fn parse_bpm(text: &str) -> std::result::Result<f64, String> {
+    let bpm: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of beats per minute"))?;
+    if !(MIN_BPM..=MAX_BPM).contains(&bpm) {
+        return Err(format!(
+            "{text} BPM is outside {MIN_BPM}-{MAX_BPM} BPM, the tempi the analysis can find"
+        ));
+    }
+    Ok(bpm)
+}
+
+/// The musical target of `--bpm` and `--chords`, checked before any audio is decoded.
+fn music_target(a: &EvalArgs) -> Result<MusicTarget> {
+    let chords = match &a.chords {
+        None => Vec::new(),
+        Some(text) => {
+            let chords =
+                parse_progression(text).with_context(|| format!("bad --chords {text:?}"))?;
+            if a.bpm.is_none() {
+                bail!(
+                    "--chords {text:?} needs --bpm: the chords are laid one per bar of 4 beats at that tempo"
+                );
+            }
+            chords
+        }
+    };
+    Ok(MusicTarget { bpm: a.bpm, chords })
 }
 
 /// Decode every audio file under `inputs` (see `find_audio_files`), named as found; `what` says
@@ -78,9 +130,10 @@ fn load_named(inputs: &[PathBuf], what: &str) -> Result<Vec<(String, Clip)>> {
 }
 
 pub(crate) fn run(a: EvalArgs) -> Result<()> {
+    let target = music_target(&a)?;
     let generated = load_named(&a.files, "generated")?;
     let reference = load_named(&a.reference, "reference")?;
-    let mut report = evaluate(&generated, &reference).context("evaluation failed")?;
+    let mut report = evaluate_with(&generated, &reference, &target).context("evaluation failed")?;
     if let Some(run) = &a.run {
         let device = lofigen::cpu_device();
         let (config, model) = RunDir::new(run).load_trained(&device)?;
@@ -154,6 +207,11 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         "silence",
         "clipped",
         "NLL bits",
+        "tempo",
+        "beat str",
+        "beat F",
+        "tempo ok",
+        "chords %",
     ]);
     for row in r.generated.iter().chain(std::iter::once(&r.reference)) {
         let name = if std::ptr::eq(row, &r.reference) {
@@ -172,6 +230,13 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
             format!("{:.3}", row.silence_fraction),
             format!("{:.4}", row.clipping_fraction),
             opt(row.nll_bits_per_sample, 3),
+            opt(row.tempo_bpm, 1),
+            opt(row.beat_strength, 2),
+            opt(row.beat_f, 2),
+            row.tempo_ok
+                .map_or("-", |ok| if ok { "yes" } else { "no" })
+                .to_string(),
+            opt(row.chord_agreement.map(|s| 100.0 * s), 0),
         ]);
     }
     t.text()

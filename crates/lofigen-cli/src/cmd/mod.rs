@@ -1,5 +1,6 @@
 //! One module per `lofigen` command: its arguments and what it does with them.
 
+pub(crate) mod analyze;
 pub(crate) mod demo;
 pub(crate) mod eval;
 pub(crate) mod experiment;

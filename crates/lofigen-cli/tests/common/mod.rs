@@ -376,3 +376,101 @@ pub fn mp3_with_tag(tag_body: usize, tag_claimed: usize, audio_bytes: usize) -> 
     b.extend_from_slice(&src[frames..frames + audio_bytes]);
     b
 }
+
+/// Decodes a PNG completely and returns (width, height, distinct colours).
+#[track_caller]
+pub fn decode_png(path: &Path) -> (u32, u32, usize) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let colours: std::collections::HashSet<&[u8]> =
+        buf[..info.buffer_size()].chunks_exact(px).collect();
+    (info.width, info.height, colours.len())
+}
+
+/// A short burst of decaying noise (a click, or a snare-like hit) added into `x` at sample
+/// `at`: 30 ms, starting at `amplitude`.
+fn add_burst(x: &mut [f32], at: usize, amplitude: f32, seed: u64) {
+    let rate = lofigen_audio::TARGET_RATE as f32;
+    let noise = lofigen_audio::signal::white_noise((0.03 * rate) as usize, 1.0, seed);
+    for (i, n) in noise.into_iter().enumerate() {
+        if let Some(s) = x.get_mut(at + i) {
+            *s += amplitude * n * (-(i as f32) / (0.006 * rate)).exp();
+        }
+    }
+}
+
+/// A 16-bit 8 kHz WAV of a click track: `seconds` of decaying noise bursts at `bpm`, the first
+/// at 0.25 s and every fourth one twice as loud (the downbeats).
+pub fn click_track_wav(path: &Path, bpm: f64, seconds: f64) {
+    let rate = lofigen_audio::TARGET_RATE;
+    let mut x = vec![0.0f32; (seconds * f64::from(rate)) as usize];
+    let period = 60.0 / bpm;
+    let mut k = 0;
+    while 0.25 + k as f64 * period < seconds {
+        let at = ((0.25 + k as f64 * period) * f64::from(rate)) as usize;
+        add_burst(&mut x, at, if k % 4 == 0 { 0.8 } else { 0.4 }, k as u64 + 1);
+        k += 1;
+    }
+    lofigen_audio::write_wav16(path, &lofigen_audio::Clip::new(x, rate)).unwrap();
+}
+
+/// A 16-bit 8 kHz WAV of a chord progression: `progression` (chord symbols), one chord per bar
+/// of 4 beats at `bpm`, repeated `times`, from 0 s. Each chord is additive tones: its root as a
+/// bass note in octave 2 and every chord tone in octave 4, with a second harmonic; a kick (a
+/// decaying 45 Hz tone, below the chroma's lowest note, so that it does not read as a pitch
+/// class) and a short noise burst mark every beat, so the beat grid can be found.
+pub fn chord_track_wav(path: &Path, progression: &[&str], bpm: f64, times: usize) {
+    use std::f32::consts::TAU;
+    let rate = lofigen_audio::TARGET_RATE;
+    let fs = rate as f32;
+    let beat = 60.0 / bpm;
+    let bar = (4.0 * beat * f64::from(rate)) as usize;
+    let bars = progression.len() * times;
+    let mut x = vec![0.0f32; bars * bar];
+    let midi_hz = |m: i32| 440.0 * 2f32.powf((m - 69) as f32 / 12.0);
+    for b in 0..bars {
+        let chord: lofigen_audio::analysis::Chord =
+            progression[b % progression.len()].parse().unwrap();
+        let root = chord.root.index() as i32;
+        let mut notes = vec![(36 + root, 0.25f32)];
+        notes.extend(
+            chord
+                .pitch_classes()
+                .iter()
+                .map(|pc| (60 + pc.index() as i32, 0.1f32)),
+        );
+        let start = b * bar;
+        for i in 0..bar {
+            let t = i as f32 / fs;
+            // 10 ms fades at the bar's edges: no click at the chord change.
+            let fade = (t / 0.01).min((bar - i) as f32 / fs / 0.01).min(1.0);
+            let v: f32 = notes
+                .iter()
+                .map(|&(m, a)| {
+                    let f = midi_hz(m);
+                    a * ((TAU * f * t).sin() + 0.5 * (TAU * 2.0 * f * t).sin())
+                })
+                .sum();
+            x[start + i] += 0.5 * fade * v;
+        }
+    }
+    let n_beats = bars * 4;
+    for k in 0..n_beats {
+        let at = (k as f64 * beat * f64::from(rate)) as usize;
+        for i in 0..(0.15 * fs) as usize {
+            if let Some(s) = x.get_mut(at + i) {
+                let t = i as f32 / fs;
+                *s += 0.6 * (TAU * 45.0 * t).sin() * (-t / 0.06).exp();
+            }
+        }
+        add_burst(&mut x, at, 0.3, 1000 + k as u64);
+    }
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for s in &mut x {
+        *s *= 0.9 / peak.max(1e-9);
+    }
+    lofigen_audio::write_wav16(path, &lofigen_audio::Clip::new(x, rate)).unwrap();
+}
