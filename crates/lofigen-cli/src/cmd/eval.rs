@@ -162,8 +162,7 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
         .with_context(|| format!("cannot create folder {}", a.out.display()))?;
     let json_path = a.json.clone().unwrap_or_else(|| a.out.join("eval.json"));
     let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&json_path, json + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    lofigen::error::write_file(&json_path, (json + "\n").as_bytes())?;
 
     // One PNG per generated file: it and the first reference file, side by side.
     let (ref_name, ref_clip) = &reference[0];
