@@ -75,7 +75,15 @@ fn train_help() {
 fn generate_help() {
     help(
         &["generate", "--help"],
-        &["--run", "--seconds", "--out", "--prompt-audio", "--f16"],
+        &[
+            "--run",
+            "--seconds",
+            "--out",
+            "--prompt-audio",
+            "--f16",
+            "--fx",
+            "--rate",
+        ],
     );
 }
 
@@ -84,6 +92,8 @@ fn lofi_help() {
     help(
         &["lofi", "--help"],
         &[
+            "--fx",
+            "--rate",
             "--out",
             "--seconds",
             "--run",
@@ -116,7 +126,14 @@ fn eval_help() {
 
 #[test]
 fn bench_help() {
-    help(&["bench", "--help"], &["train", "generate", "--audio"]);
+    help(
+        &["bench", "--help"],
+        &["train", "generate", "lofi", "--audio"],
+    );
+    help(
+        &["bench", "lofi", "--help"],
+        &["--seconds", "--fx", "--rate"],
+    );
     help(
         &["bench", "train", "--help"],
         &["--presets", "--batches", "--steps"],
@@ -131,6 +148,12 @@ fn bench_help() {
 fn demo_help() {
     help(
         &["demo", "--help"],
-        &["--out", "--audio", "--minutes", "--seconds"],
+        &[
+            "--out",
+            "--audio",
+            "--minutes",
+            "--seconds",
+            "--lofi-seconds",
+        ],
     );
 }
