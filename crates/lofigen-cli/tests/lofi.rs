@@ -258,3 +258,44 @@ fn lofi_bad_arguments_are_clear_errors() {
     .fails_with(&["--fx tape cannot run at --rate 8000", "lowpass_hz"]);
     assert!(!d.join("lofi.wav").exists());
 }
+
+#[test]
+fn the_demo_ends_with_a_lofi_render_and_lists_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = lofigen(
+        d,
+        &[
+            "demo",
+            "--out",
+            "demo",
+            "--minutes",
+            "0.02",
+            "--seconds",
+            "0.5",
+            "--lofi-seconds",
+            "1",
+        ],
+    )
+    .ok()
+    .stderr_has(&["K-Pone", "CC BY 3.0"]);
+    let outputs = r.stdout.split("outputs:").nth(1).unwrap_or_default();
+    let first = outputs
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        first.contains("listen first:") && first.contains("lofi.wav"),
+        "the lofi render is not listed first:\n{}",
+        r.stdout
+    );
+    let w = read_wav(&d.join("demo").join("lofi.wav"));
+    assert_eq!(
+        (w.sample_rate, w.channels, w.samples.len()),
+        (44_100, 2, 2 * 44_100)
+    );
+    assert!(
+        d.join("demo").join("generated.wav").is_file(),
+        "the other steps still run"
+    );
+}
