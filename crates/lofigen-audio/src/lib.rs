@@ -52,8 +52,8 @@ pub use decode::{DecodeReport, load_mono, load_mono_8k};
 pub use error::{AnalysisError, AudioError};
 pub use resample::{StreamResampler, resample};
 pub use wav::{
-    MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_from,
-    write_wav16_interleaved,
+    MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16,
+    write_wav16_channels_from, write_wav16_from, write_wav16_interleaved,
 };
 
 use std::path::Path;

@@ -30,35 +30,57 @@ pub fn write_wav16_from(
     path: &Path,
     sample_rate: u32,
     frames: usize,
+    fill: impl FnMut(&mut [f32]),
+) -> Result<(), AudioError> {
+    write_wav16_channels_from(path, sample_rate, 1, frames, fill)
+}
+
+/// Writes `frames` frames of `channels` interleaved channels (stereo effects output is
+/// `[l0, r0, l1, r1, ..]`) as 16-bit PCM WAV at `sample_rate`, atomically, asking `fill` for
+/// them a chunk at a time: every chunk it is given holds a whole number of frames. Samples are
+/// converted as [`write_wav16`] converts them.
+pub fn write_wav16_channels_from(
+    path: &Path,
+    sample_rate: u32,
+    channels: u16,
+    frames: usize,
     mut fill: impl FnMut(&mut [f32]),
 ) -> Result<(), AudioError> {
     let invalid = |reason: String| AudioError::InvalidInput {
         path: path.to_path_buf(),
         reason,
     };
+    if channels == 0 {
+        return Err(invalid("0 channels given (need at least 1)".into()));
+    }
     if sample_rate == 0 {
         return Err(invalid("sample rate 0".into()));
     }
-    if frames > MAX_WAV16_FRAMES {
+    let per_frame = usize::from(channels);
+    let most = MAX_WAV16_FRAMES / per_frame;
+    if frames > most {
         return Err(invalid(format!(
-            "{frames} samples do not fit in one WAV (at most {MAX_WAV16_FRAMES}, {:.1} hours at \
-             {sample_rate} Hz)",
-            MAX_WAV16_FRAMES as f64 / f64::from(sample_rate) / 3600.0
+            "{frames} frames of {channels} channel(s) do not fit in one WAV (at most {most}, \
+             {:.1} hours at {sample_rate} Hz)",
+            most as f64 / f64::from(sample_rate) / 3600.0
         )));
     }
     let spec = WavSpec {
-        channels: 1,
+        channels,
         sample_rate,
         bits_per_sample: 16,
         sample_format: SampleFormat::Int,
     };
     write_atomically(path, spec, |w| {
-        let mut buf = vec![0.0f32; 4096];
+        // About 4096 samples per chunk, rounded to whole frames.
+        let chunk_frames = (4096 / per_frame).max(1);
+        let mut buf = vec![0.0f32; chunk_frames * per_frame];
         let mut left = frames;
         while left > 0 {
-            let n = left.min(buf.len());
-            fill(&mut buf[..n]);
-            for &x in &buf[..n] {
+            let n = left.min(chunk_frames);
+            let part = &mut buf[..n * per_frame];
+            fill(part);
+            for &x in part.iter() {
                 w.write_sample(quantize(x, 32768.0, -32768.0, 32767.0) as i16)?;
             }
             left -= n;
@@ -372,6 +394,22 @@ mod tests {
         let data = u32::from_le_bytes(open.out[40..44].try_into().unwrap());
         assert_eq!(data % 4, 0);
         assert!(WavStream::with_channels(Vec::new(), 8000, 0, None).is_err());
+        // Filled chunk by chunk, whole frames at a time: the same file again.
+        let chunked = dir.path().join("c.wav");
+        let mut next = samples.iter();
+        write_wav16_channels_from(&chunked, 44_100, 2, 1000, |buf| {
+            assert_eq!(buf.len() % 2, 0, "a chunk of whole frames");
+            buf.iter_mut().for_each(|x| *x = *next.next().unwrap())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&chunked).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+        let e = write_wav16_channels_from(&chunked, 44_100, 2, MAX_WAV16_FRAMES / 2 + 1, |_| {})
+            .unwrap_err();
+        assert!(e.to_string().contains("do not fit"), "{e}");
+        assert!(write_wav16_channels_from(&chunked, 44_100, 0, 10, |_| {}).is_err());
         let e = write_wav16_interleaved(&file, &samples[..3], 2, 44_100).unwrap_err();
         assert!(e.to_string().contains("3 samples"), "{e}");
     }

@@ -1,4 +1,5 @@
-//! `lofigen bench`: speed of the training step and of generation, with ratios printed in one run.
+//! `lofigen bench`: speed of the training step, of generation and of the finished lofi render,
+//! with ratios printed in one run.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,10 @@ use lofigen::generate::{
     wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
+use lofigen::runtime::{FxPreset, Generator, StreamOptions};
 use lofigen_audio::load_mono_8k;
+
+use crate::shared::{describe_output, parse_fx, parse_rate};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -65,15 +69,41 @@ enum BenchWhat {
         #[arg(long, value_delimiter = ',')]
         kernels: Vec<String>,
     },
+    /// Real-time factor of `lofigen lofi`'s whole chain (the bundled model, one stream, through
+    /// the effects) and each stage's share of the time, measured in one run.
+    Lofi {
+        /// Seconds of audio to render.
+        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
+        seconds: f64,
+        /// Effects chain: lofi, clean, tape, vinyl or none.
+        #[arg(long, default_value = "lofi", value_parser = parse_fx)]
+        fx: FxPreset,
+        /// Output sample rate, Hz: 44100, 48000 or 8000.
+        #[arg(long, default_value = "44100", value_parser = parse_rate)]
+        rate: u32,
+        /// Store the engine's weights as f16.
+        #[arg(long)]
+        f16: bool,
+    },
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    // The lofi bench plays the bundled model: no audio to load, no burn device to pick.
+    let what = match a.what {
+        BenchWhat::Lofi {
+            seconds,
+            fx,
+            rate,
+            f16,
+        } => return bench_lofi(seconds, fx, rate, f16),
+        other => other,
+    };
     let audio = a.audio.unwrap_or_else(crate::shared::default_demo_audio);
     let clip = load_mono_8k(&audio)?.0;
     let device = crate::shared::DeviceArg { device: a.device }.resolve()?;
     println!("# device: {}", device.name);
     let device = device.device;
-    match a.what {
+    match what {
         BenchWhat::Train {
             presets,
             batches,
@@ -109,7 +139,72 @@ pub fn run(a: BenchArgs) -> Result<()> {
             };
             bench_generate(&clip.samples, &preset, &run, &device)
         }
+        // Returned above, before any audio was loaded.
+        BenchWhat::Lofi { .. } => Ok(()),
     }
+}
+
+/// Renders `seconds` of the bundled model through the chain `fx` at `rate`, as `lofigen lofi`
+/// does (one stream, 0.1 s reads), timing generation and each effect in the same run.
+fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        bail!("--seconds must be a positive number of seconds, not {seconds}");
+    }
+    let generator = Generator::bundled()?;
+    let opts = StreamOptions {
+        fx: fx.settings(),
+        rate,
+        precision: if f16 { Precision::F16 } else { Precision::F32 },
+        ..StreamOptions::default()
+    };
+    let mut render = generator.render(&opts)?;
+    let channels = usize::from(render.channels());
+    let frames = render.frames_for(seconds)?;
+    println!(
+        "# lofi render: {} s of {} as {}, weights {}; {}",
+        seconds,
+        generator.name(),
+        describe_output(render.sample_rate(), render.channels(), fx),
+        if f16 { "f16" } else { "f32" },
+        machine()
+    );
+    // Warm-up (buffers sized, caches filled), outside the timing.
+    let block = (render.sample_rate() as usize / 10).max(1);
+    let mut buf = vec![0.0f32; block * channels];
+    render.fill(&mut buf);
+    render.set_profiling(true);
+    let start = Instant::now();
+    let mut left = frames;
+    while left > 0 {
+        let n = left.min(block);
+        render.fill(&mut buf[..n * channels]);
+        left -= n;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let audio = frames as f64 / f64::from(render.sample_rate());
+    println!(
+        "whole chain: {audio:.1} s of audio in {wall:.2} s wall = {:.2}x real time",
+        audio / wall
+    );
+    let stages = render.stage_times();
+    let staged: f64 = stages.iter().map(|(_, t)| t.as_secs_f64()).sum();
+    println!("| stage | seconds | share of wall time | x real time alone |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, t: f64| {
+        println!(
+            "| {name} | {t:.3} | {:.1} % | {:.1} |",
+            100.0 * t / wall,
+            audio / t.max(1e-9)
+        )
+    };
+    for (name, t) in &stages {
+        row(name, t.as_secs_f64());
+    }
+    let effects = staged - stages[0].1.as_secs_f64();
+    row("effects (all but generate)", effects);
+    row("untimed (copies, clock reads)", (wall - staged).max(0.0));
+    println!("# load average at the end: {}", load_average());
+    Ok(())
 }
 
 fn machine() -> String {

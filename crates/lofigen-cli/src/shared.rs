@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 use lofigen::device::DeviceSpec;
-use lofigen::runtime::{Precision, PromptSource, Sampling, StreamOptions};
+use lofigen::runtime::{FxPreset, Precision, PromptSource, Sampling, StreamOptions};
 
 /// Where tensors compute.
 #[derive(Args, Debug, Clone)]
@@ -67,7 +67,7 @@ impl Default for SamplingArgs {
 
 impl SamplingArgs {
     /// The runtime's stream options: these settings, a prompt file (None: the model's own)
-    /// and `--f16`.
+    /// and `--f16`, finished as the library's default (the caller sets `fx` and `rate`).
     pub(crate) fn stream_options(
         &self,
         prompt: Option<PathBuf>,
@@ -78,6 +78,8 @@ impl SamplingArgs {
             precision: if f16 { Precision::F16 } else { Precision::F32 },
             genre: self.genre.clone(),
             prompt: prompt.map_or(PromptSource::Default, PromptSource::File),
+            // The library's finished defaults; each command sets its own `--fx` and `--rate`.
+            ..StreamOptions::default()
         })
     }
 
@@ -92,6 +94,42 @@ impl SamplingArgs {
         s.validate().map_err(anyhow::Error::msg)?;
         Ok(s)
     }
+}
+
+/// The output rates `--rate` takes, Hz.
+pub(crate) const RATES: [u32; 3] = [44_100, 48_000, 8000];
+
+/// `--rate`: one of [`RATES`]; the message lists them.
+pub(crate) fn parse_rate(s: &str) -> Result<u32, String> {
+    let valid = || {
+        RATES
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match s.trim().parse::<u32>() {
+        Ok(hz) if RATES.contains(&hz) => Ok(hz),
+        _ => Err(format!("{s:?} is not an output rate (valid: {})", valid())),
+    }
+}
+
+/// `--fx`: a preset name; the message lists the valid ones.
+pub(crate) fn parse_fx(s: &str) -> Result<FxPreset, String> {
+    s.parse()
+        .map_err(|e: lofigen_audio::fx::FxError| e.to_string())
+}
+
+/// What the user hears, for messages: "44.1 kHz stereo, lofi effects" or "8 kHz mono, raw".
+pub(crate) fn describe_output(rate: u32, channels: u16, fx: FxPreset) -> String {
+    let khz = f64::from(rate) / 1000.0;
+    let layout = if channels == 2 { "stereo" } else { "mono" };
+    let fx = match fx {
+        FxPreset::None if channels == 1 => "raw".to_string(),
+        FxPreset::None => "no effects".to_string(),
+        p => format!("{p} effects"),
+    };
+    format!("{khz} kHz {layout}, {fx}")
 }
 
 /// The output's folder exists: found out before generating, not after minutes of it.

@@ -76,7 +76,15 @@ fn train_help() {
 fn generate_help() {
     help(
         &["generate", "--help"],
-        &["--run", "--seconds", "--out", "--prompt-audio", "--f16"],
+        &[
+            "--run",
+            "--seconds",
+            "--out",
+            "--prompt-audio",
+            "--f16",
+            "--fx",
+            "--rate",
+        ],
     );
 }
 
@@ -85,6 +93,8 @@ fn lofi_help() {
     help(
         &["lofi", "--help"],
         &[
+            "--fx",
+            "--rate",
             "--out",
             "--seconds",
             "--run",
@@ -122,7 +132,14 @@ fn eval_help() {
 
 #[test]
 fn bench_help() {
-    help(&["bench", "--help"], &["train", "generate", "--audio"]);
+    help(
+        &["bench", "--help"],
+        &["train", "generate", "lofi", "--audio"],
+    );
+    help(
+        &["bench", "lofi", "--help"],
+        &["--seconds", "--fx", "--rate"],
+    );
     help(
         &["bench", "train", "--help"],
         &["--presets", "--batches", "--steps"],
@@ -137,7 +154,13 @@ fn bench_help() {
 fn demo_help() {
     help(
         &["demo", "--help"],
-        &["--out", "--audio", "--minutes", "--seconds"],
+        &[
+            "--out",
+            "--audio",
+            "--minutes",
+            "--seconds",
+            "--lofi-seconds",
+        ],
     );
 }
 

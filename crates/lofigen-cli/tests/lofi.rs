@@ -33,27 +33,46 @@ fn rms_dbfs(samples: &[i16]) -> f64 {
     10.0 * power.max(1e-20).log10()
 }
 
+/// The lofi preset's limiter ceiling, -1 dBFS, in 16-bit steps (plus one for rounding).
+const CEILING: i32 = 29_205 + 1;
+
 #[test]
-fn lofi_writes_audible_deterministic_audio_with_no_run() {
+fn lofi_writes_finished_stereo_by_default_and_the_seed_reproduces_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     lofigen(d, &["lofi", "--seconds", "1", "--out", "a.wav"])
         .ok()
-        .stdout_has(&["wrote 1.0 s", "a.wav"])
-        .stderr_has(&["bundled lofi model", "sampler seed 42"]);
+        .stdout_has(&["wrote 1.0 s", "44.1 kHz stereo, lofi effects", "a.wav"])
+        .stderr_has(&[
+            "bundled lofi model",
+            "sampler seed 42",
+            "K-Pone",
+            "CC BY 3.0",
+        ]);
     let a = read_wav(&d.join("a.wav"));
-    assert_eq!((a.sample_rate, a.channels), (8000, 1));
-    assert_eq!(a.samples.len(), 8000);
+    assert_eq!((a.sample_rate, a.channels), (44_100, 2));
+    assert_eq!(a.samples.len(), 2 * 44_100, "one second of stereo frames");
     let level = rms_dbfs(&a.samples);
     assert!(
         level > -45.0,
-        "the bundled model plays near silence: {level:.1} dBFS"
+        "the finished render is near silence: {level:.1} dBFS"
+    );
+    let peak = a.samples.iter().map(|&s| i32::from(s).abs()).max().unwrap();
+    assert!(
+        peak <= CEILING,
+        "a sample at {peak} passes the -1 dBFS ceiling"
+    );
+    let (left, right): (Vec<i16>, Vec<i16>) =
+        a.samples.chunks_exact(2).map(|f| (f[0], f[1])).unzip();
+    assert_ne!(
+        left, right,
+        "the lofi preset has width: the channels differ"
     );
     lofigen(d, &["lofi", "--seconds", "1", "--out", "b.wav"]).ok();
     assert_eq!(
-        a.samples,
-        read_wav(&d.join("b.wav")).samples,
-        "same seed, other audio"
+        std::fs::read(d.join("a.wav")).unwrap(),
+        std::fs::read(d.join("b.wav")).unwrap(),
+        "same seed, other bytes"
     );
     lofigen(
         d,
@@ -64,6 +83,66 @@ fn lofi_writes_audible_deterministic_audio_with_no_run() {
         a.samples,
         read_wav(&d.join("c.wav")).samples,
         "another seed, same audio"
+    );
+    // The other rate and presets: 48 kHz stereo of the right length, each its own sound.
+    lofigen(
+        d,
+        &[
+            "lofi",
+            "--seconds",
+            "0.5",
+            "--rate",
+            "48000",
+            "--fx",
+            "vinyl",
+            "--out",
+            "v.wav",
+        ],
+    )
+    .ok()
+    .stdout_has(&["48 kHz stereo, vinyl effects"]);
+    let v = read_wav(&d.join("v.wav"));
+    assert_eq!(
+        (v.sample_rate, v.channels, v.samples.len()),
+        (48_000, 2, 48_000)
+    );
+}
+
+#[test]
+fn rate_8000_without_effects_is_the_raw_model_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    lofigen(
+        d,
+        &[
+            "lofi",
+            "--seconds",
+            "1",
+            "--rate",
+            "8000",
+            "--fx",
+            "none",
+            "--out",
+            "raw.wav",
+        ],
+    )
+    .ok()
+    .stdout_has(&["8 kHz mono, raw"]);
+    // The library's raw stream (the bundled model, seed 42, as the CLI's defaults) written by
+    // the plain 8 kHz writer: the same bytes.
+    let g = lofigen::runtime::Generator::bundled().unwrap();
+    let clip = g
+        .generate(1.0, &lofigen::runtime::StreamOptions::default())
+        .unwrap();
+    lofigen_audio::write_wav16(&d.join("lib.wav"), &clip).unwrap();
+    let raw = read_wav(&d.join("raw.wav"));
+    assert_eq!(
+        (raw.sample_rate, raw.channels, raw.samples.len()),
+        (8000, 1, 8000)
+    );
+    assert_eq!(
+        std::fs::read(d.join("raw.wav")).unwrap(),
+        std::fs::read(d.join("lib.wav")).unwrap()
     );
 }
 
@@ -76,8 +155,30 @@ fn lofi_streams_to_stdout_the_samples_it_writes_to_a_file() {
     std::fs::write(d.join("s.wav"), &streamed).unwrap();
     // read_wav checks the RIFF and data sizes against the bytes that came.
     let s = read_wav(&d.join("s.wav"));
-    assert_eq!(s.samples.len(), 4000);
+    assert_eq!((s.sample_rate, s.channels), (44_100, 2));
+    assert_eq!(s.samples.len(), 2 * 22_050);
     assert_eq!(s.samples, read_wav(&d.join("f.wav")).samples);
+    // The raw path streams too, mono.
+    let streamed = raw_stdout(
+        d,
+        &[
+            "lofi",
+            "--seconds",
+            "0.5",
+            "--rate",
+            "8000",
+            "--fx",
+            "none",
+            "--out",
+            "-",
+        ],
+    );
+    std::fs::write(d.join("r.wav"), &streamed).unwrap();
+    let r = read_wav(&d.join("r.wav"));
+    assert_eq!(
+        (r.sample_rate, r.channels, r.samples.len()),
+        (8000, 1, 4000)
+    );
 }
 
 #[test]
@@ -90,11 +191,14 @@ fn an_endless_stream_plays_until_the_listener_goes_away() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Two seconds of audio: more than any one chunk, so the stream really goes on.
-    let mut head = vec![0u8; 44 + 2 * 16_000];
+    // Half a second of stereo: more than any one chunk, so the stream really goes on.
+    let mut head = vec![0u8; 44 + 4 * 22_050];
     child.stdout.take().unwrap().read_exact(&mut head).unwrap();
     assert_eq!(&head[..4], b"RIFF");
     assert_eq!(&head[36..40], b"data");
+    let channels = u16::from_le_bytes(head[22..24].try_into().unwrap());
+    let rate = u32::from_le_bytes(head[24..28].try_into().unwrap());
+    assert_eq!((channels, rate), (2, 44_100), "the finished stereo sound");
     let data = u32::from_le_bytes(head[40..44].try_into().unwrap());
     assert!(
         data > 1 << 31,
@@ -137,5 +241,61 @@ fn lofi_bad_arguments_are_clear_errors() {
         &["lofi", "--seed-audio", "missing.flac", "--seconds", "1"],
     )
     .fails_with(&["missing.flac"]);
+    lofigen(d, &["lofi", "--fx", "loud", "--seconds", "1"]).fails_with(&[
+        "--fx",
+        "loud",
+        "none, clean, tape, vinyl, lofi",
+    ]);
+    lofigen(d, &["lofi", "--rate", "22050", "--seconds", "1"]).fails_with(&[
+        "--rate",
+        "22050",
+        "44100, 48000, 8000",
+    ]);
+    lofigen(
+        d,
+        &["lofi", "--rate", "8000", "--fx", "tape", "--seconds", "1"],
+    )
+    .fails_with(&["--fx tape cannot run at --rate 8000", "lowpass_hz"]);
     assert!(!d.join("lofi.wav").exists());
+}
+
+#[test]
+fn the_demo_ends_with_a_lofi_render_and_lists_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = lofigen(
+        d,
+        &[
+            "demo",
+            "--out",
+            "demo",
+            "--minutes",
+            "0.02",
+            "--seconds",
+            "0.5",
+            "--lofi-seconds",
+            "1",
+        ],
+    )
+    .ok()
+    .stderr_has(&["K-Pone", "CC BY 3.0"]);
+    let outputs = r.stdout.split("outputs:").nth(1).unwrap_or_default();
+    let first = outputs
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        first.contains("listen first:") && first.contains("lofi.wav"),
+        "the lofi render is not listed first:\n{}",
+        r.stdout
+    );
+    let w = read_wav(&d.join("demo").join("lofi.wav"));
+    assert_eq!(
+        (w.sample_rate, w.channels, w.samples.len()),
+        (44_100, 2, 2 * 44_100)
+    );
+    assert!(
+        d.join("demo").join("generated.wav").is_file(),
+        "the other steps still run"
+    );
 }

@@ -282,6 +282,31 @@ fn generate_writes_a_deterministic_wav() {
         "two generations from the same run differ"
     );
 
+    // Raw 8 kHz mono is generate's default; --fx/--rate finish it like `lofigen lofi`.
+    lofigen(
+        d,
+        &[
+            "generate",
+            "--run",
+            "runs/a",
+            "--seconds",
+            "0.5",
+            "--fx",
+            "lofi",
+            "--rate",
+            "48000",
+            "--out",
+            "f.wav",
+        ],
+    )
+    .ok()
+    .stdout_has(&["48 kHz stereo, lofi effects"]);
+    let f = read_wav(&d.join("f.wav"));
+    assert_eq!(
+        (f.sample_rate, f.channels, f.samples.len()),
+        (48_000, 2, 48_000)
+    );
+
     // A user's seed clip: the same length comes out, continuing different audio.
     let flac = demo_flac();
     lofigen(

@@ -23,6 +23,12 @@ const SEED: &[u8] = include_bytes!("../../../assets/models/lofi/seed.wav");
 /// What messages call the bundled files.
 pub const NAME: &str = "the bundled lofi model";
 
+/// The notice CC BY 3.0 asks to keep with audio the bundled model makes (the full text is in
+/// `assets/models/lofi/README.md`).
+pub const ATTRIBUTION: &str = "The bundled model learnt from music by Martin Strohmeier \
+     (K-Pone) for OpenClonk: \"Island Dreams\", \"Lucid Dream\" and \"Crushed Ice Cocktail\", \
+     licensed CC BY 3.0 (https://creativecommons.org/licenses/by/3.0/)";
+
 /// The bundled model's config and weights, on `device`.
 pub fn lofi_model(device: &Device) -> Result<(RunConfig, Model)> {
     let path = Path::new(NAME);

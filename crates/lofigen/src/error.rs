@@ -11,6 +11,10 @@ pub enum Error {
     #[error(transparent)]
     Audio(#[from] AudioError),
 
+    /// An effects chain cannot be built (unknown preset, knob out of range, bad rate).
+    #[error(transparent)]
+    Fx(#[from] lofigen_audio::fx::FxError),
+
     /// A configuration file could not be parsed, or holds an impossible value.
     #[error("{path}: {problem}")]
     Config {

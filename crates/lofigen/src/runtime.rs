@@ -1,12 +1,17 @@
 //! The runtime API: what every front end (the `lofigen` binary, a radio server, the Python
 //! package) uses to turn a trained model into audio. A [`Generator`] holds a model (the bundled
-//! one or a run's) and yields [`AudioStream`]s, read in blocks of any size or written to a WAV
-//! file or a pipe as they are generated.
+//! one or a run's) and yields [`AudioStream`]s (the model's raw 8 kHz mono) or [`Render`]s (the
+//! finished sound: the stream through the lofi effects chain, stereo at 44.1 or 48 kHz), read in
+//! blocks of any size or written to a WAV file or a pipe as they are generated.
 //! No burn type appears in its signatures: front ends need not know which backend computes.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use lofigen_audio::{Clip, load_mono_8k};
+use lofigen_audio::fx::FxChain;
+pub use lofigen_audio::fx::{FxPreset, FxSettings};
+use lofigen_audio::{Clip, WavStream, load_mono_8k, write_wav16_channels_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
 use crate::corpus::load_tracks;
@@ -31,7 +36,7 @@ pub enum PromptSource {
 }
 
 /// How a stream is generated, beyond the model.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StreamOptions {
     /// How a WaveNet's next sample is drawn (the paper's models regress and ignore it); its
     /// `seed` makes the audio reproducible.
@@ -42,7 +47,40 @@ pub struct StreamOptions {
     pub genre: Option<String>,
     /// What the stream continues.
     pub prompt: PromptSource,
+    /// The effects of a [`Render`] (default: the `lofi` preset). [`Generator::stream`] ignores
+    /// them: an [`AudioStream`] is always the model's raw output.
+    pub fx: FxSettings,
+    /// Output sample rate of a [`Render`], Hz, 8000..=192000 (default 44 100). With
+    /// [`FxSettings::OFF`] at the model's rate (8000) a render is the raw mono stream, sample
+    /// for sample.
+    pub rate: u32,
 }
+
+impl Default for StreamOptions {
+    /// Default sampling and prompt, f32 weights, finished as 44.1 kHz stereo lofi.
+    fn default() -> Self {
+        Self {
+            sampling: Sampling::default(),
+            precision: Precision::default(),
+            genre: None,
+            prompt: PromptSource::default(),
+            fx: FxSettings::default(),
+            rate: FINISHED_RATE_HZ,
+        }
+    }
+}
+
+impl StreamOptions {
+    /// Whether a [`Render`] with these options is the model's raw stream: no effects, at the
+    /// model's own rate (mono, not resampled).
+    pub fn is_raw(&self) -> bool {
+        self.fx == FxSettings::OFF && self.rate == SAMPLE_RATE_HZ
+    }
+}
+
+/// The output rate of a finished render unless told otherwise, Hz (CD audio: what every player
+/// takes).
+pub const FINISHED_RATE_HZ: u32 = 44_100;
 
 /// Where a generator's model came from.
 #[derive(Clone, Debug)]
@@ -89,6 +127,15 @@ impl Generator {
             origin: Origin::Run(run.to_path_buf()),
             device,
         })
+    }
+
+    /// The notice the model's licence asks to keep with its audio (the bundled model's CC BY
+    /// 3.0 attribution); `None` for a run of yours.
+    pub fn attribution(&self) -> Option<&'static str> {
+        match self.origin {
+            Origin::Bundled => Some(crate::bundled::ATTRIBUTION),
+            Origin::Run(_) => None,
+        }
     }
 
     /// What messages call the model: "the bundled lofi model" or the run's path.
@@ -141,6 +188,24 @@ impl Generator {
         Ok(AudioStream::new(&self.model, &prompt, &gen_opts))
     }
 
+    /// The finished sound: an endless [`Self::stream`] through the effects chain of `opts.fx`,
+    /// at `opts.rate`. The chain's noises are seeded from the sampler's seed, so one seed
+    /// reproduces the whole output.
+    pub fn render(&self, opts: &StreamOptions) -> Result<Render> {
+        // The chain first: a bad rate or knob is refused before the model is primed.
+        let chain = if opts.is_raw() {
+            None
+        } else {
+            Some(FxChain::new(
+                opts.fx,
+                SAMPLE_RATE_HZ,
+                opts.rate,
+                opts.sampling.seed,
+            )?)
+        };
+        Ok(Render::new(self.stream(opts)?, chain))
+    }
+
     /// `seconds` of audio (the same samples as reading [`Self::stream`] for that long).
     pub fn generate(&self, seconds: f64, opts: &StreamOptions) -> Result<Clip> {
         let n = samples_for(seconds)?;
@@ -175,4 +240,172 @@ pub fn samples_for(seconds: f64) -> Result<usize> {
         });
     }
     Ok((seconds * f64::from(SAMPLE_RATE_HZ)).round() as usize)
+}
+
+/// Model samples pulled per step of a [`Render`] (50 ms at 8 kHz): fixed, so that the caller's
+/// block size never reaches the effects chain, and short, so a player hears the start at once.
+const RENDER_BLOCK: usize = 400;
+
+/// The finished sound: an [`AudioStream`] run through the effects chain, read as interleaved
+/// samples (`[l, r, l, r, ..]` when stereo) in blocks of any size. The output depends on the
+/// model, the options and the seed only, never on how it is read. Nothing is allocated per
+/// block once the first blocks have sized the buffers.
+pub struct Render {
+    stream: AudioStream,
+    /// `None`: the raw stream, passed through untouched (mono, the model's rate).
+    chain: Option<FxChain>,
+    /// One block of model samples.
+    mono: Vec<f32>,
+    /// Finished samples not yet read, from `pos` on.
+    ready: Vec<f32>,
+    pos: usize,
+    /// Whether generation is timed (see [`Render::set_profiling`]).
+    profiling: bool,
+    generate_time: Duration,
+}
+
+impl Render {
+    fn new(stream: AudioStream, chain: Option<FxChain>) -> Self {
+        // One block's output plus the chain's held-back frames: what one step can release.
+        let ready = match &chain {
+            Some(c) => {
+                let per_block =
+                    RENDER_BLOCK as u64 * u64::from(c.out_rate()) / u64::from(SAMPLE_RATE_HZ) + 1;
+                2 * (per_block as usize + c.latency_frames() + 1024)
+            }
+            None => 0,
+        };
+        Self {
+            stream,
+            chain,
+            mono: vec![0.0; RENDER_BLOCK],
+            ready: Vec::with_capacity(ready),
+            pos: 0,
+            profiling: false,
+            generate_time: Duration::ZERO,
+        }
+    }
+
+    /// Samples per second per channel.
+    pub fn sample_rate(&self) -> u32 {
+        self.chain
+            .as_ref()
+            .map_or(SAMPLE_RATE_HZ, FxChain::out_rate)
+    }
+
+    /// Interleaved channels: 2 through the chain, 1 for the raw stream.
+    pub fn channels(&self) -> u16 {
+        self.chain.as_ref().map_or(1, FxChain::channels)
+    }
+
+    /// Whether this is the model's raw stream (no effects, 8 kHz mono).
+    pub fn is_raw(&self) -> bool {
+        self.chain.is_none()
+    }
+
+    /// `seconds` as a number of frames at the output rate, refusing what is not a positive,
+    /// finite duration.
+    pub fn frames_for(&self, seconds: f64) -> Result<usize> {
+        samples_for(seconds)?;
+        Ok((seconds * f64::from(self.sample_rate())).round() as usize)
+    }
+
+    /// Write the next `out.len()` interleaved samples (a whole number of frames keeps the
+    /// channels in place for the next read).
+    pub fn fill(&mut self, out: &mut [f32]) {
+        let Some(chain) = &mut self.chain else {
+            let start = self.profiling.then(Instant::now);
+            self.stream.fill(out);
+            if let Some(t) = start {
+                self.generate_time += t.elapsed();
+            }
+            return;
+        };
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos == self.ready.len() {
+                self.ready.clear();
+                self.pos = 0;
+                let start = self.profiling.then(Instant::now);
+                self.stream.fill(&mut self.mono);
+                if let Some(t) = start {
+                    self.generate_time += t.elapsed();
+                }
+                // The chain may hold a block back (its latency): then the loop pulls another.
+                chain.process(&self.mono, &mut self.ready);
+                continue;
+            }
+            let n = (self.ready.len() - self.pos).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.ready[self.pos..self.pos + n]);
+            self.pos += n;
+            done += n;
+        }
+    }
+
+    /// The next `seconds` into a 16-bit WAV at `path` (the output rate and channels), rendered
+    /// and written chunk by chunk (never whole in memory) and atomically; `progress` hears each
+    /// chunk's number of frames.
+    pub fn write_wav(
+        &mut self,
+        path: &Path,
+        seconds: f64,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        let frames = self.frames_for(seconds)?;
+        let (rate, channels) = (self.sample_rate(), self.channels());
+        write_wav16_channels_from(path, rate, channels, frames, |part| {
+            self.fill(part);
+            progress(part.len() / usize::from(channels));
+        })?;
+        Ok(())
+    }
+
+    /// A 16-bit WAV stream into `out` (a pipe): the next `seconds`, or endless with `None`. A
+    /// reader that goes away (a broken pipe) ends it without an error: that is how an endless
+    /// stream stops.
+    pub fn pipe_wav(&mut self, out: impl Write, seconds: Option<f64>) -> Result<()> {
+        let frames = seconds.map(|s| self.frames_for(s)).transpose()?;
+        let channels = usize::from(self.channels());
+        let write_err = |e| Error::io("write", "the WAV stream", e);
+        let broken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+        let header = frames.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let mut wav =
+            match WavStream::with_channels(out, self.sample_rate(), self.channels(), header) {
+                Err(e) if broken(&e) => return Ok(()),
+                other => other.map_err(write_err)?,
+            };
+        // A tenth of a second per block: a player hears the stream start at once.
+        let block = (self.sample_rate() as usize / 10).max(1);
+        let mut buf = vec![0.0; block * channels];
+        let mut left = frames;
+        while left != Some(0) {
+            let n = left.map_or(block, |l| l.min(block));
+            let part = &mut buf[..n * channels];
+            self.fill(part);
+            match wav.write(part) {
+                Err(e) if broken(&e) => return Ok(()),
+                other => other.map_err(write_err)?,
+            }
+            left = left.map(|l| l - n);
+        }
+        Ok(())
+    }
+
+    /// Starts (or stops) timing generation and each effect; see [`Render::stage_times`].
+    /// Timing costs a clock read per stage and block, so it is off by default.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on;
+        if let Some(chain) = &mut self.chain {
+            chain.set_profiling(on);
+        }
+    }
+
+    /// Time spent in each stage while profiling, in order: `"generate"` (the model), then the
+    /// effects chain's stages (`"resample"` first; stages the settings leave out are not
+    /// listed).
+    pub fn stage_times(&self) -> Vec<(&'static str, Duration)> {
+        std::iter::once(("generate", self.generate_time))
+            .chain(self.chain.iter().flat_map(FxChain::stage_times))
+            .collect()
+    }
 }

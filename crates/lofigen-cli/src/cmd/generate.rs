@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use lofigen::runtime::Generator;
+use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::write_wav16;
 
-use crate::shared::{DeviceArg, SamplingArgs, check_out_dir};
+use crate::shared::{
+    DeviceArg, SamplingArgs, check_out_dir, describe_output, parse_fx, parse_rate,
+};
 
 #[derive(Args, Debug)]
 pub(crate) struct GenerateArgs {
@@ -19,9 +21,16 @@ pub(crate) struct GenerateArgs {
     // Negative numbers parse, so that `--seconds -1` gets lofigen's message, not clap's.
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub(crate) seconds: f64,
-    /// Output WAV (16-bit, 8 kHz, mono).
+    /// Output WAV (16-bit; 8 kHz mono by default, stereo at --rate with effects).
     #[arg(long)]
     pub(crate) out: PathBuf,
+    /// Effects chain: none (default here: the model's raw output, what research measures), or
+    /// lofi, clean, tape, vinyl for the finished sound `lofigen lofi` makes.
+    #[arg(long, default_value = "none", value_parser = parse_fx)]
+    pub(crate) fx: FxPreset,
+    /// Output sample rate, Hz: 8000 (default here: the model's own rate), 44100 or 48000.
+    #[arg(long, default_value = "8000", value_parser = parse_rate)]
+    pub(crate) rate: u32,
     /// Audio to continue, any format and rate (default: the first window of the test split, as
     /// the paper did).
     #[arg(long, alias = "seed-audio")]
@@ -41,7 +50,12 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
-    let opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
+    let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
+    opts.fx = a.fx.settings();
+    opts.rate = a.rate;
+    opts.fx
+        .validate(a.rate)
+        .with_context(|| format!("--fx {} cannot run at --rate {}", a.fx, a.rate))?;
     check_out_dir(&a.out)?;
     let generator = Generator::from_run_on(&a.run, a.device.spec()?)?;
     if !generator.loaded_on_cpu() {
@@ -51,6 +65,19 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
         );
     }
     let start = Instant::now();
+    if !opts.is_raw() {
+        let mut render = generator.render(&opts)?;
+        render.write_wav(&a.out, a.seconds, |_| {})?;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "wrote {:.1} s of audio ({}, 16-bit) to {} ({:.1}x real time)",
+            a.seconds,
+            describe_output(render.sample_rate(), render.channels(), a.fx),
+            a.out.display(),
+            a.seconds / secs
+        );
+        return Ok(());
+    }
     let clip = generator.generate(a.seconds, &opts)?;
     let secs = start.elapsed().as_secs_f64();
     write_wav16(&a.out, &clip)?;

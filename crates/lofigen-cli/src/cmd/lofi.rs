@@ -1,4 +1,5 @@
-//! `lofigen lofi`: the bundled model (or a run) into a WAV file or an endless WAV stream.
+//! `lofigen lofi`: the bundled model (or a run), finished through the effects chain, into a WAV
+//! file or an endless WAV stream.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -6,17 +7,25 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lofigen::runtime::{Generator, samples_for};
+use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::MAX_WAV16_FRAMES;
 
 use crate::progress;
-use crate::shared::{SamplingArgs, check_out_dir};
+use crate::shared::{SamplingArgs, check_out_dir, describe_output, parse_fx, parse_rate};
 
 #[derive(Args, Debug)]
 pub(crate) struct LofiArgs {
-    /// Output WAV (16-bit, 8 kHz, mono), or `-` for a WAV stream on stdout.
+    /// Output WAV (16-bit; stereo at --rate, or 8 kHz mono with `--rate 8000 --fx none`), or
+    /// `-` for a WAV stream on stdout.
     #[arg(long, default_value = "lofi.wav")]
     pub(crate) out: PathBuf,
+    /// Effects chain: lofi, clean, tape, vinyl or none (resampling only). `--rate 8000 --fx
+    /// none` is the model's raw 8 kHz mono output.
+    #[arg(long, default_value = "lofi", value_parser = parse_fx)]
+    pub(crate) fx: FxPreset,
+    /// Output sample rate, Hz: 44100, 48000 or 8000.
+    #[arg(long, default_value = "44100", value_parser = parse_rate)]
+    pub(crate) rate: u32,
     /// Seconds to generate [default: 60 into a file; no end on stdout].
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) seconds: Option<f64>,
@@ -29,7 +38,7 @@ pub(crate) struct LofiArgs {
     pub(crate) prompt_audio: Option<PathBuf>,
     /// Store the engine's weights as f16 (faster, outputs within 1e-2 of f32).
     #[arg(long)]
-    f16: bool,
+    pub(crate) f16: bool,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }
@@ -44,17 +53,23 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         None if to_stdout => None,
         None => Some(60.0),
     };
-    let opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
+    let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
+    opts.fx = a.fx.settings();
+    opts.rate = a.rate;
+    // Before the model loads: some presets cannot run at every rate (tape's low-pass at 8 kHz).
+    opts.fx
+        .validate(a.rate)
+        .with_context(|| format!("--fx {} cannot run at --rate {}", a.fx, a.rate))?;
     if to_stdout && std::io::stdout().is_terminal() {
         bail!(
             "--out - writes a WAV stream, and stdout is a terminal: pipe it to a player \
              (`lofigen lofi --out - | aplay`) or give --out a file"
         );
     }
-    let rate = lofigen::config::SAMPLE_RATE_HZ;
+    let channels = if opts.is_raw() { 1 } else { 2 };
     if !to_stdout {
         check_out_dir(&a.out)?;
-        let most = MAX_WAV16_FRAMES as f64 / f64::from(rate);
+        let most = (MAX_WAV16_FRAMES / channels) as f64 / f64::from(a.rate);
         if seconds.is_some_and(|s| s > most) {
             bail!(
                 "--seconds: one WAV file holds at most {most:.0} s ({:.1} hours); stream longer \
@@ -67,10 +82,10 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         Some(run) => Generator::from_run(run)?,
         None => Generator::bundled()?,
     };
-    let mut stream = generator.stream(&opts)?;
-    let total = seconds.map(samples_for).transpose()?;
+    let mut render = generator.render(&opts)?;
+    let sound = describe_output(render.sample_rate(), render.channels(), a.fx);
     eprintln!(
-        "playing {} {} (sampler seed {})",
+        "playing {} {} as {sound} (sampler seed {}, which seeds the effects too)",
         generator.name(),
         match seconds {
             Some(s) => format!("for {s} s"),
@@ -78,19 +93,23 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         },
         a.sampling.seed
     );
+    if let Some(notice) = generator.attribution() {
+        eprintln!("{notice}");
+    }
     if to_stdout {
-        return stream
-            .pipe_wav(std::io::stdout().lock(), total)
+        return render
+            .pipe_wav(std::io::stdout().lock(), seconds)
             .context("cannot write to stdout");
     }
-    let total = total.expect("a file has a length");
-    let bar = progress::SamplesBar::new(total);
+    let seconds = seconds.expect("a file has a length");
+    let frames = render.frames_for(seconds)?;
+    let bar = progress::SamplesBar::new(frames);
     let start = Instant::now();
-    stream.write_wav(&a.out, total, |n| bar.advance(n))?;
+    render.write_wav(&a.out, seconds, |n| bar.advance(n))?;
     bar.finish();
-    let seconds = total as f64 / f64::from(rate);
+    let seconds = frames as f64 / f64::from(render.sample_rate());
     println!(
-        "wrote {seconds:.1} s of lofi to {} ({:.1}x real time)",
+        "wrote {seconds:.1} s of lofi ({sound}, 16-bit) to {} ({:.1}x real time)",
         a.out.display(),
         seconds / start.elapsed().as_secs_f64()
     );

@@ -1,0 +1,121 @@
+//! The finished stream (`runtime::Render`): the bundled model through the effects chain. Its
+//! output must not depend on how it is read, and with no effects at the model's rate it must be
+//! the raw stream, sample for sample.
+
+use lofigen::runtime::{FxPreset, FxSettings, Generator, StreamOptions};
+
+fn opts(fx: FxPreset, rate: u32, seed: u64) -> StreamOptions {
+    let mut o = StreamOptions {
+        fx: fx.settings(),
+        rate,
+        ..StreamOptions::default()
+    };
+    o.sampling.seed = seed;
+    o
+}
+
+/// `samples` interleaved samples of a fresh render, read `block` at a time.
+fn read(generator: &Generator, o: &StreamOptions, samples: usize, block: usize) -> Vec<f32> {
+    let mut render = generator.render(o).unwrap();
+    let mut out = vec![0.0; samples];
+    for part in out.chunks_mut(block) {
+        render.fill(part);
+    }
+    out
+}
+
+#[test]
+fn a_render_does_not_depend_on_how_it_is_read() {
+    let g = Generator::bundled().unwrap();
+    let o = opts(FxPreset::Lofi, 44_100, 3);
+    // Half a second of stereo: several model blocks, past the chain's latency.
+    let n = 44_100;
+    let whole = read(&g, &o, n, n);
+    assert!(
+        whole.iter().any(|&x| x.abs() > 0.01),
+        "the render is silent"
+    );
+    // Odd sizes too: a single sample, half frames, blocks that straddle every boundary.
+    for block in [1, 7, 400, 2205, 4411] {
+        let parts = read(&g, &o, n, block);
+        let first = whole.iter().zip(&parts).position(|(a, b)| a != b);
+        assert_eq!(first, None, "blocks of {block}: first difference at sample");
+    }
+}
+
+#[test]
+fn no_effects_at_the_model_rate_is_the_raw_stream_bit_for_bit() {
+    let g = Generator::bundled().unwrap();
+    let o = opts(FxPreset::None, 8000, 42);
+    assert!(o.is_raw());
+    let mut render = g.render(&o).unwrap();
+    assert!(render.is_raw());
+    assert_eq!((render.sample_rate(), render.channels()), (8000, 1));
+    let mut rendered = vec![0.0; 4000];
+    for part in rendered.chunks_mut(333) {
+        render.fill(part);
+    }
+    let mut raw = vec![0.0; 4000];
+    g.stream(&o).unwrap().fill(&mut raw);
+    assert_eq!(
+        rendered.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        raw.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    // Resampling alone is no longer raw: stereo at 44.1 kHz.
+    let resampled = g.render(&opts(FxPreset::None, 44_100, 42)).unwrap();
+    assert_eq!((resampled.sample_rate(), resampled.channels()), (44_100, 2));
+}
+
+#[test]
+fn the_seed_reaches_the_effects_too() {
+    let g = Generator::bundled().unwrap();
+    let a = read(&g, &opts(FxPreset::Lofi, 48_000, 5), 9600, 9600);
+    assert_eq!(a, read(&g, &opts(FxPreset::Lofi, 48_000, 5), 9600, 960));
+    assert_ne!(a, read(&g, &opts(FxPreset::Lofi, 48_000, 6), 9600, 9600));
+}
+
+#[test]
+fn a_written_render_has_the_rate_channels_and_length_asked_for() {
+    let g = Generator::bundled().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.wav");
+    let mut render = g.render(&opts(FxPreset::Lofi, 44_100, 1)).unwrap();
+    let mut heard = 0;
+    render.write_wav(&path, 0.25, |n| heard += n).unwrap();
+    let r = hound::WavReader::open(&path).unwrap();
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 44_100));
+    assert_eq!(r.duration() as usize, 11_025);
+    assert_eq!(heard, 11_025, "progress hears frames");
+    // The file holds what reading the render gives, quantised.
+    let expected = read(&g, &opts(FxPreset::Lofi, 44_100, 1), 2 * 11_025, 4096);
+    let got: Vec<i16> = r.into_samples::<i16>().map(|s| s.unwrap()).collect();
+    let q: Vec<i16> = expected
+        .iter()
+        .map(|&x| {
+            (f64::from(x.clamp(-1.0, 1.0)) * 32768.0)
+                .round()
+                .clamp(-32768.0, 32767.0) as i16
+        })
+        .collect();
+    assert_eq!(got, q);
+    assert!(render.write_wav(&path, -1.0, |_| {}).is_err());
+}
+
+#[test]
+fn impossible_effects_are_errors_that_say_why() {
+    let g = Generator::bundled().unwrap();
+    let e = g.render(&opts(FxPreset::Lofi, 1000, 1)).err().unwrap();
+    assert!(e.to_string().contains("8000..=192000"), "{e}");
+    // The tape preset's 5 kHz low-pass does not fit under 8 kHz's Nyquist limit.
+    let e = g.render(&opts(FxPreset::Tape, 8000, 1)).err().unwrap();
+    assert!(e.to_string().contains("lowpass_hz"), "{e}");
+    let bad = StreamOptions {
+        fx: FxSettings {
+            width: 2.0,
+            ..FxSettings::OFF
+        },
+        ..StreamOptions::default()
+    };
+    let e = g.render(&bad).err().unwrap();
+    assert!(e.to_string().contains("width"), "{e}");
+}
