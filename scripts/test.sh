@@ -13,4 +13,5 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 step tests
 cargo test --release --workspace
 LOFIGEN_SETUP_DONE=1 bash scripts/test-gpu.sh
+bash scripts/test-python.sh
 step "done"
