@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }
 PYTHON="${PYTHON:-python3}"
-VENV="${LOFIGEN_VENV:-.venv-ci}"
+VENV=".venv-ci"
 
 step "python venv ($VENV)"
 command -v "$PYTHON" >/dev/null || { echo "$PYTHON not found: install Python 3.9+" >&2; exit 1; }
@@ -22,6 +22,8 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 py="$VENV/bin/python"
+# As if activated: the maturin build backend runs the `maturin` executable found on PATH.
+export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
 "$py" -m pip install -q --disable-pip-version-check maturin numpy pytest
 
 step "python build (pip install crates/lofigen-py)"

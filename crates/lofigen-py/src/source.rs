@@ -18,8 +18,8 @@ const FX_PULL_MIN: usize = 64;
 pub(crate) enum Output {
     /// The model's own samples, mono at its rate.
     Raw,
-    /// Through [`FxChain`], stereo at the chain's rate.
-    Fx(FxChain),
+    /// Through [`FxChain`], stereo at the chain's rate (boxed: the chain's state is large).
+    Fx(Box<FxChain>),
 }
 
 impl Output {
@@ -32,9 +32,8 @@ impl Output {
         if preset == FxPreset::None && rate == model_rate {
             return Ok(Output::Raw);
         }
-        Ok(Output::Fx(
-            FxChain::new(preset, model_rate, rate, seed).map_err(value_error)?,
-        ))
+        let chain = FxChain::new(preset, model_rate, rate, seed).map_err(value_error)?;
+        Ok(Output::Fx(Box::new(chain)))
     }
 
     /// Channels of the output.
