@@ -177,6 +177,7 @@ impl Generator {
         self.inner.genres().to_vec()
     }
 
+    /// `<lofigen.Generator: NAME>`.
     fn __repr__(&self) -> String {
         format!("<lofigen.Generator: {}>", self.inner.name())
     }
@@ -315,10 +316,12 @@ struct Stream {
 
 #[pymethods]
 impl Stream {
+    /// The stream itself.
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// The next block, shape `(channels, block)`; the stream has no end.
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
         // Not `lock`: waiting for another thread's read while holding the GIL it needs to
         // finish would deadlock.
