@@ -17,4 +17,5 @@ step "clippy --features wgpu,cuda"
 DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
 step "tests (with the WGPU tests on lavapipe)"
 cargo test --profile ci --workspace --features wgpu
+bash scripts/test-python.sh
 step "done"
