@@ -17,11 +17,13 @@ pyo3::create_exception!(
     "An audio file cannot be opened, decoded or written."
 );
 
-/// A library error as an exception: decoding problems as `AudioError`, the rest as
+/// A library error as an exception: decoding problems as `AudioError`, effects settings (a
+/// preset or rate the chain cannot make: the caller's arguments) as `ValueError`, the rest as
 /// `LofigenError`.
 pub(crate) fn lofigen_err(e: lofigen::Error) -> PyErr {
     match e {
         lofigen::Error::Audio(a) => audio_err(a),
+        fx @ lofigen::Error::Fx(_) => PyValueError::new_err(fx.to_string()),
         other => LofigenError::new_err(other.to_string()),
     }
 }

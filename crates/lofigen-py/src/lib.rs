@@ -16,6 +16,7 @@ mod error;
 mod source;
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Mutex;
 
 use lofigen::runtime::{self, PromptSource, Sampling, StreamOptions, samples_for};
@@ -26,7 +27,7 @@ use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use error::{AudioError, LofigenError, lofigen_err};
-use source::{Output, Source};
+use source::Source;
 
 /// Audio between two checks for Ctrl-C in [`Generator::generate`], seconds.
 const SIGNAL_CHECK_SECONDS: f64 = 0.5;
@@ -58,7 +59,7 @@ struct Request<'py> {
 
 impl Request<'_> {
     /// The runtime's stream options and the output's form, every argument checked.
-    fn resolve(self, generator: &runtime::Generator) -> PyResult<(StreamOptions, Output)> {
+    fn resolve(self, generator: &runtime::Generator) -> PyResult<StreamOptions> {
         for (name, given) in [
             ("bpm", self.bpm.is_some()),
             ("chords", self.chords.is_some()),
@@ -102,14 +103,19 @@ impl Request<'_> {
                 )),
             },
         };
-        let output = Output::new(self.fx, generator.sample_rate(), self.rate, self.seed)?;
-        let opts = StreamOptions {
+        // An unknown preset is the caller's mistake; so is a rate the chain cannot make, which
+        // `Generator::render` refuses (see `lofigen_err`).
+        let fx = runtime::FxPreset::from_str(self.fx)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .settings();
+        Ok(StreamOptions {
             sampling,
             genre: self.genre,
             prompt,
+            fx,
+            rate: self.rate,
             ..StreamOptions::default()
-        };
-        Ok((opts, output))
+        })
     }
 }
 
@@ -225,14 +231,15 @@ impl Generator {
             chords,
             swing,
         };
-        let model_samples =
-            samples_for(seconds).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let (opts, output) = request.resolve(&self.inner)?;
-        let frames = output.frames_for(model_samples, self.inner.sample_rate());
-        let channels = output.channels();
+        samples_for(seconds).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let opts = request.resolve(&self.inner)?;
         let mut source = py
-            .detach(|| Source::new(&self.inner, &opts, output))
+            .detach(|| Source::new(&self.inner, &opts))
             .map_err(lofigen_err)?;
+        let frames = source
+            .frames_for(seconds)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let channels = source.channels();
         let step = ((SIGNAL_CHECK_SECONDS * f64::from(rate)) as usize).max(1);
         let mut out = Vec::with_capacity(frames * channels);
         let mut done = 0;
@@ -290,11 +297,11 @@ impl Generator {
             chords,
             swing,
         };
-        let (opts, output) = request.resolve(&self.inner)?;
-        let channels = output.channels();
+        let opts = request.resolve(&self.inner)?;
         let source = py
-            .detach(|| Source::new(&self.inner, &opts, output))
+            .detach(|| Source::new(&self.inner, &opts))
             .map_err(lofigen_err)?;
+        let channels = source.channels();
         Ok(Stream {
             state: Mutex::new((source, Vec::with_capacity(block * channels))),
             block,
