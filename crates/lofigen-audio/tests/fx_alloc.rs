@@ -2,34 +2,12 @@
 //! rule). Counted with a counting global allocator, in this test binary only, one test only, so
 //! nothing else allocates concurrently.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use lofigen_audio::fx::{FxChain, FxPreset};
 use lofigen_audio::signal::white_noise;
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use lofigen_testkit::{CountingAlloc, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn a_warm_chain_allocates_nothing_per_block() {
@@ -43,11 +21,11 @@ fn a_warm_chain_allocates_nothing_per_block() {
             for piece in warm.chunks(block) {
                 chain.process(piece, &mut out);
             }
-            let before = ALLOCS.load(Ordering::Relaxed);
+            let before = allocations();
             for piece in rest.chunks(block) {
                 chain.process(piece, &mut out);
             }
-            let during = ALLOCS.load(Ordering::Relaxed) - before;
+            let during = allocations() - before;
             assert_eq!(
                 during, 0,
                 "{preset}, blocks of {block}: {during} allocations"
