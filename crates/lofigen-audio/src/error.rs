@@ -122,3 +122,62 @@ pub enum AnalysisError {
         max: u32,
     },
 }
+
+/// What can go wrong in [`crate::score`]: controls out of range, a groove or chord that cannot be
+/// read, or a clip without a beat to build a score on. Every message names the value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScoreError {
+    /// A tempo outside [`crate::score::MIN_BPM`]..=[`crate::score::MAX_BPM`] (or not finite).
+    #[error("tempo {bpm} BPM is outside 30-300 BPM")]
+    BadTempo {
+        /// The tempo as given.
+        bpm: f64,
+    },
+    /// A swing outside 0..=[`crate::score::MAX_SWING`] (or not finite).
+    #[error("swing {swing} is outside 0-0.5 (a fraction of a 16th note)")]
+    BadSwing {
+        /// The swing as given.
+        swing: f32,
+    },
+    /// A loudness outside [`crate::score::MIN_LOUDNESS_DB`]..=0 dBFS (or not finite).
+    #[error("loudness {db} dBFS is outside -60-0 dBFS")]
+    BadLoudness {
+        /// The level as given.
+        db: f32,
+    },
+    /// A groove pattern that cannot be read.
+    #[error("malformed groove {text:?}: {reason}")]
+    BadGroove {
+        /// The text as given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A groove name that is neither built in nor learnt.
+    #[error("unknown groove {name:?} (known: {known})")]
+    UnknownGroove {
+        /// The name as given.
+        name: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// A clip in which the analysis found no beat to put a score on.
+    #[error("no beat found in the {duration_s:.1} s clip (beat strength {beat_strength:.2})")]
+    NoBeat {
+        /// Length of the clip, seconds.
+        duration_s: f64,
+        /// Its beat strength (see [`crate::analysis::beat_strength`]).
+        beat_strength: f64,
+    },
+    /// A frame grid that cannot be rendered (a rate or hop of 0).
+    #[error("cannot render controls at {rate} Hz with a hop of {hop} samples")]
+    BadGrid {
+        /// The sample rate.
+        rate: u32,
+        /// The hop, samples.
+        hop: usize,
+    },
+    /// A chord symbol or progression that cannot be read, or a clip that cannot be analysed.
+    #[error(transparent)]
+    Analysis(#[from] AnalysisError),
+}

@@ -18,6 +18,12 @@
 //! [`analysis`] holds the musical analysis (onsets, tempo, beats and bars, chroma, chords, key)
 //! that conditioning and `lofigen eval --bpm/--chords` build on.
 //!
+//! [`score`] is the musical control score a conditioned WaveNet follows: beats, 16th-note
+//! onsets per band, chords and level, from a clip's analysis in training or from the user's
+//! controls (tempo, chords, swing, groove) at generation, rendered to frames by one renderer for
+//! both; its `Conductor` streams them bar by bar, and a `Style` fitted on a training set
+//! suggests controls.
+//!
 //! The small helper modules ([`mulaw`], [`signal`], [`spectrum`]) exist so that the model code and
 //! the tests share one definition of the quantiser and of the test signals.
 //!
@@ -42,6 +48,7 @@ pub mod fx;
 pub mod measures;
 pub mod mulaw;
 mod resample;
+pub mod score;
 pub mod signal;
 pub mod spectrum;
 mod wav;
@@ -49,7 +56,7 @@ mod wav;
 pub use atomic::{write_atomic, write_atomic_with};
 pub use clip::Clip;
 pub use decode::{DecodeReport, load_mono, load_mono_8k};
-pub use error::{AnalysisError, AudioError};
+pub use error::{AnalysisError, AudioError, ScoreError};
 pub use resample::{StreamResampler, resample};
 pub use wav::{
     MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16,
