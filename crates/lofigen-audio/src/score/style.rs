@@ -13,7 +13,8 @@ use crate::analysis::{Chord, Mode, PitchClass, estimate_key, tempo::PRIOR_BPM};
 
 /// Most grooves a [`Style`] keeps.
 pub const MAX_STYLE_GROOVES: usize = 4;
-/// A step counts as a hit, when bars are grouped into grooves, from this strength on.
+/// A low- or mid-band step counts as a hit, when bars are grouped into grooves by their hits,
+/// from this strength on.
 pub const GROOVE_HIT: f32 = 0.5;
 /// Bars in a suggested progression.
 pub const SUGGESTED_BARS: usize = 4;
@@ -122,8 +123,8 @@ fn bar_chords(score: &Score) -> Vec<Option<Chord>> {
 
 impl Style {
     /// Fits the style of `scores`: tempo range and median, swing and level medians, the
-    /// [`MAX_STYLE_GROOVES`] most frequent one-bar hit patterns (steps at least [`GROOVE_HIT`];
-    /// each groove is the mean of its bars' strengths), and chord counts and transitions from
+    /// [`MAX_STYLE_GROOVES`] most frequent one-bar patterns of low and mid hits (steps
+    /// at least [`GROOVE_HIT`]; each groove is the mean of its bars' strengths, hats included), and chord counts and transitions from
     /// bar to bar relative to each piece's key (Krumhansl-Schmuckler on its chords' templates).
     /// With no scores, the tempo is the analysis prior and nothing else is known.
     pub fn fit(scores: &[Score]) -> Style {
@@ -151,7 +152,12 @@ impl Style {
             for m in 0..score.bar_count() {
                 let at = score.bar_start(m) * STEPS_PER_BEAT;
                 let steps = &score.steps()[at..at + bar_steps];
-                let hits: Vec<bool> = steps.iter().flatten().map(|&v| v >= GROOVE_HIT).collect();
+                // Kick and snare make a groove; hats vary too much from bar to bar to group by.
+                let hits: Vec<bool> = steps
+                    .iter()
+                    .flat_map(|s| [s[0], s[1]])
+                    .map(|v| v >= GROOVE_HIT)
+                    .collect();
                 if !hits.contains(&true) {
                     continue;
                 }
