@@ -49,7 +49,7 @@ mod style;
 
 pub use crate::error::ScoreError;
 pub use conductor::{Conductor, Controls, Groove};
-pub use style::{Style, StyleGroove};
+pub use style::{GROOVE_HIT, MAX_STYLE_GROOVES, SUGGESTED_BARS, Style, StyleGroove};
 
 use std::ops::Range;
 
