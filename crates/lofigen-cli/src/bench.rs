@@ -15,7 +15,7 @@ use lofigen::generate::{
     wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
-use lofigen::runtime::{FxPreset, Generator, StreamOptions};
+use lofigen::runtime::{Conductor, Controls, FxPreset, Generator, Groove, StreamOptions};
 use lofigen_audio::load_mono_8k;
 
 use crate::shared::{describe_output, parse_fx, parse_rate};
@@ -492,7 +492,9 @@ fn bench_generate_wavenet(
                         .collect();
                     let warm = wavenet_generate(&mut engine, &mut samplers, &seeds, 64);
                     let mut input: Vec<usize> = warm.iter().map(|s| s[s.len() - 1]).collect();
+                    let mut controls = BenchControls::new(&engine, b)?;
                     let (steps, per_cpu) = time_steps(run.seconds, || {
+                        controls.before_step(&mut engine);
                         let logits = engine.step(&input);
                         for (st, i) in input.iter_mut().enumerate() {
                             *i = samplers[st].sample(&logits[st * q..(st + 1) * q]);
@@ -516,6 +518,92 @@ fn bench_generate_wavenet(
             }
         }
     }
+    if probe.control_dims() > 0 {
+        controls_overhead(model, &seed, run)?;
+    }
     println!("# load average at the end: {}", load_average());
+    Ok(())
+}
+
+/// A model with controls, as `lofigen lofi` drives it: a conductor per stream renders the
+/// next frame every `hop` samples and the engine's control network runs on it.
+struct BenchControls {
+    conductors: Vec<Conductor>,
+    window: Vec<f32>,
+    frame: Vec<f32>,
+    hop: usize,
+    t: usize,
+}
+
+impl BenchControls {
+    fn new(engine: &WaveNetEngine, streams: usize) -> Result<Self> {
+        let controls =
+            Controls::new(85.0, Groove::named("boom-bap")?)?.with_chords("Dm7 G7 Cmaj7 Am7")?;
+        let hop = engine.control_hop();
+        let n = if engine.control_dims() > 0 {
+            streams
+        } else {
+            0
+        };
+        Ok(Self {
+            conductors: (0..n)
+                .map(|_| Conductor::new(controls.clone(), 8000, hop))
+                .collect::<std::result::Result<_, _>>()?,
+            window: vec![0.0; 3 * engine.control_dims()],
+            frame: Vec::new(),
+            hop,
+            t: 0,
+        })
+    }
+
+    fn before_step(&mut self, engine: &mut WaveNetEngine) {
+        if self.t.is_multiple_of(self.hop) {
+            let d = self.window.len() / 3;
+            for (st, c) in self.conductors.iter_mut().enumerate() {
+                self.frame.clear();
+                c.next_frames(1, &mut self.frame);
+                self.window.copy_within(d.., 0);
+                self.window[2 * d..].copy_from_slice(&self.frame[..d]);
+                engine.set_controls(st, &self.window);
+            }
+        }
+        self.t += 1;
+    }
+}
+
+/// One stream of the model with its controls against the same network without them (the
+/// control network and the per-layer frame bias removed), timed alternately in one run: the
+/// price of conditioning.
+fn controls_overhead(model: &WaveNet, seed: &[usize], run: &GenRun) -> Result<()> {
+    let mut bare = model.clone();
+    bare.controls = None;
+    println!("\n# controls' cost, one stream, one thread (three rounds, alternating)");
+    println!("| weights | with controls samples/s | without samples/s | ratio |");
+    println!("|---|---:|---:|---:|");
+    let q = model.classes;
+    for precision in [Precision::F32, Precision::F16] {
+        let mut rates = [0.0f64; 2];
+        for _ in 0..3 {
+            for (i, m) in [model, &bare].into_iter().enumerate() {
+                let mut engine = WaveNetEngine::new(m, 1, precision).with_threads(1);
+                let mut sampler = vec![Sampler::new(Sampling::default(), q)];
+                let warm = wavenet_generate(&mut engine, &mut sampler, &[seed], 64);
+                let mut input = vec![warm[0][warm[0].len() - 1]];
+                let mut controls = BenchControls::new(&engine, 1)?;
+                let (steps, _) = time_steps(run.seconds / 3.0, || {
+                    controls.before_step(&mut engine);
+                    let logits = engine.step(&input);
+                    input[0] = sampler[0].sample(&logits[..q]);
+                });
+                rates[i] += steps / 3.0;
+            }
+        }
+        println!(
+            "| {precision:?} | {:.0} | {:.0} | {:.3} |",
+            rates[0],
+            rates[1],
+            rates[0] / rates[1]
+        );
+    }
     Ok(())
 }

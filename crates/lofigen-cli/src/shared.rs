@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 use lofigen::device::DeviceSpec;
-use lofigen::runtime::{FxPreset, Precision, PromptSource, Sampling, StreamOptions};
+use lofigen::runtime::{
+    ControlSource, FxPreset, Generator, MusicRequest, Precision, PromptSource, Sampling,
+    StreamOptions,
+};
 
 /// Where tensors compute.
 #[derive(Args, Debug, Clone)]
@@ -94,6 +97,73 @@ impl SamplingArgs {
         s.validate().map_err(anyhow::Error::msg)?;
         Ok(s)
     }
+}
+
+/// What a model with musical controls plays; anything left out, the model's style picks.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct MusicArgs {
+    /// Tempo, 30-300 BPM.
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) bpm: Option<f64>,
+    /// One chord per bar, looped, e.g. "Dm9 G13 Cmaj9 Am7".
+    #[arg(long)]
+    pub(crate) chords: Option<String>,
+    /// Delay of the off 16ths: 0 (straight) to 0.5 of a 16th.
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) swing: Option<f32>,
+    /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, or one the model learnt:
+    /// train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
+    /// x.x.x.x.x.x.x.x." (x = hit, o = soft, . = rest; 16 steps a bar).
+    #[arg(long)]
+    pub(crate) groove: Option<String>,
+    /// A track whose beats, chords and loudness drive a new rendering of it.
+    #[arg(long, conflicts_with_all = ["bpm", "chords", "swing", "groove"])]
+    pub(crate) follow: Option<PathBuf>,
+}
+
+impl MusicArgs {
+    /// The runtime's request.
+    pub(crate) fn request(&self) -> MusicRequest {
+        MusicRequest {
+            bpm: self.bpm,
+            chords: self.chords.clone(),
+            swing: self.swing,
+            groove: self.groove.clone(),
+            follow: self.follow.clone(),
+        }
+    }
+}
+
+/// One line on what a model with controls will play, with the flags that ask for it again;
+/// `None` for a model without controls.
+pub(crate) fn describe_music(
+    generator: &Generator,
+    opts: &StreamOptions,
+) -> Result<Option<String>> {
+    Ok(generator.music(opts)?.map(|source| match source {
+        ControlSource::Play(c) => {
+            let chords: Vec<String> = c.chords.iter().map(ToString::to_string).collect();
+            format!(
+                "music: {} BPM, chords {}, swing {}, groove \"{}\"\n  (again: --bpm {} --chords \"{}\" \
+                 --swing {} --groove \"{}\")",
+                c.bpm,
+                if chords.is_empty() { "-".into() } else { chords.join(" ") },
+                c.swing,
+                c.groove,
+                c.bpm,
+                chords.join(" "),
+                c.swing,
+                c.groove
+            )
+        }
+        ControlSource::Follow(_) => format!(
+            "music: following {}",
+            opts.music
+                .follow
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string())
+        ),
+    }))
 }
 
 /// The output rates `--rate` takes, Hz.

@@ -23,7 +23,7 @@ use lofigen::runtime::{self, PromptSource, Sampling, StreamOptions, samples_for}
 use lofigen_audio::Clip;
 use numpy::ndarray::Array2;
 use numpy::{AllowTypeChange, IntoPyArray, PyArray2, PyArrayLike1};
-use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use error::{AudioError, LofigenError, lofigen_err};
@@ -55,23 +55,34 @@ struct Request<'py> {
     bpm: Option<f64>,
     chords: Option<Bound<'py, PyAny>>,
     swing: Option<f64>,
+    groove: Option<String>,
 }
 
 impl Request<'_> {
     /// The runtime's stream options and the output's form, every argument checked.
     fn resolve(self, generator: &runtime::Generator) -> PyResult<StreamOptions> {
-        for (name, given) in [
-            ("bpm", self.bpm.is_some()),
-            ("chords", self.chords.is_some()),
-            ("swing", self.swing.is_some()),
-        ] {
-            if given {
-                return Err(PyNotImplementedError::new_err(format!(
-                    "{name}: tempo and chord controls are not in lofigen's models yet \
-                     (the bundled model and trained runs take none); leave {name}=None"
-                )));
-            }
-        }
+        // A string ("Dm7 G7") or a sequence of symbols (["Dm7", "G7"]).
+        let chords = match &self.chords {
+            None => None,
+            Some(c) => Some(match c.extract::<String>() {
+                Ok(text) => text,
+                Err(_) => c
+                    .extract::<Vec<String>>()
+                    .map_err(|_| {
+                        PyValueError::new_err(
+                            "chords: expected a string (\"Dm7 G7\") or a sequence of chord symbols",
+                        )
+                    })?
+                    .join(" "),
+            }),
+        };
+        let music = runtime::MusicRequest {
+            bpm: self.bpm,
+            chords,
+            swing: self.swing.map(|s| s as f32),
+            groove: self.groove,
+            follow: None,
+        };
         let sampling = Sampling {
             temperature: self.temperature,
             top_k: self.top_k,
@@ -108,14 +119,20 @@ impl Request<'_> {
         let fx = runtime::FxPreset::from_str(self.fx)
             .map_err(|e| PyValueError::new_err(e.to_string()))?
             .settings();
-        Ok(StreamOptions {
+        let opts = StreamOptions {
             sampling,
             genre: self.genre,
             prompt,
             fx,
             rate: self.rate,
+            music,
             ..StreamOptions::default()
-        })
+        };
+        // Musical controls checked here, so that a bad one is the caller's ValueError.
+        generator
+            .music(&opts)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(opts)
     }
 }
 
@@ -196,7 +213,7 @@ impl Generator {
     /// `stream` with the same arguments. Ctrl-C stops it.
     #[pyo3(signature = (
         seconds, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
-        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None
+        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -216,6 +233,7 @@ impl Generator {
         bpm: Option<f64>,
         chords: Option<Bound<'py, PyAny>>,
         swing: Option<f64>,
+        groove: Option<String>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let request = Request {
             seed,
@@ -230,6 +248,7 @@ impl Generator {
             bpm,
             chords,
             swing,
+            groove,
         };
         samples_for(seconds).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let opts = request.resolve(&self.inner)?;
@@ -257,7 +276,7 @@ impl Generator {
     /// `generate` of that length.
     #[pyo3(signature = (
         block=4096, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
-        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None
+        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -277,6 +296,7 @@ impl Generator {
         bpm: Option<f64>,
         chords: Option<Bound<'py, PyAny>>,
         swing: Option<f64>,
+        groove: Option<String>,
     ) -> PyResult<Stream> {
         if block == 0 {
             return Err(PyValueError::new_err(
@@ -296,6 +316,7 @@ impl Generator {
             bpm,
             chords,
             swing,
+            groove,
         };
         let opts = request.resolve(&self.inner)?;
         let source = py

@@ -97,12 +97,31 @@ def test_bad_sampling_and_genre_are_value_errors(generator):
         generator.stream(0)
 
 
-@pytest.mark.parametrize("control", [{"bpm": 80.0}, {"chords": "Dm7 G7"}, {"swing": 0.6}])
-def test_tempo_and_chord_controls_are_not_implemented_yet(generator, control):
-    name = next(iter(control))
-    with pytest.raises(NotImplementedError, match=f"{name}: tempo and chord controls"):
+def test_tempo_and_chords_steer_the_bundled_model(generator):
+    a = generator.generate(0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3)
+    b = generator.generate(0.5, bpm=80.0, chords=["Dm7", "G7", "Cmaj7", "Am7"], seed=3)
+    c = generator.generate(0.5, bpm=100.0, chords="Gm7 C7", groove="half-time", seed=3)
+    assert a.shape == (1, 4000)
+    np.testing.assert_array_equal(a, b)  # a string and a list of symbols are the same request
+    assert not np.array_equal(a, c), "other controls should play other audio"
+    blocks = generator.stream(2000, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3)
+    np.testing.assert_array_equal(np.concatenate([next(blocks), next(blocks)], axis=1), a)
+
+
+@pytest.mark.parametrize(
+    "control, needle",
+    [
+        ({"bpm": 400.0}, "400"),
+        ({"chords": "Dm7 Hm7"}, "Hm7"),
+        ({"swing": 0.9}, "0.9"),
+        ({"groove": "polka-stomp"}, "polka-stomp"),
+        ({"chords": 7}, "chords"),
+    ],
+)
+def test_bad_controls_are_value_errors_naming_the_value(generator, control, needle):
+    with pytest.raises(ValueError, match=needle):
         generator.generate(0.1, **control)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError, match=needle):
         generator.stream(**control)
 
 

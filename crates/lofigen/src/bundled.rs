@@ -19,6 +19,8 @@ use crate::model::Model;
 const CONFIG: &str = include_str!("../../../assets/models/lofi/config.toml");
 const WEIGHTS: &[u8] = include_bytes!("../../../assets/models/lofi/model.bpk");
 const SEED: &[u8] = include_bytes!("../../../assets/models/lofi/seed.wav");
+/// `style.json` of the training run, once the bundled model has controls.
+const STYLE: Option<&str> = None;
 
 /// What messages call the bundled files.
 pub const NAME: &str = "the bundled lofi model";
@@ -42,6 +44,20 @@ pub fn lofi_model(device: &Device) -> Result<(RunConfig, Model)> {
         })?;
     let model = crate::run::model_from_record(&config, record, path, device)?;
     Ok((config, model))
+}
+
+/// The style of the bundled model's training set (`None` while the bundled model has no
+/// controls).
+pub fn lofi_style() -> Result<Option<lofigen_audio::score::Style>> {
+    let Some(text) = STYLE else {
+        return Ok(None);
+    };
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| Error::Run {
+            path: Path::new("assets/models/lofi/style.json").to_path_buf(),
+            problem: format!("not a valid style: {e}"),
+        })
 }
 
 /// The clip the bundled model continues by default: half a second of "Island Dreams" by

@@ -46,6 +46,20 @@ pub struct DataConfig {
     /// Scale each file to a common RMS level before training (off in the paper).
     #[serde(default)]
     pub normalize_loudness: bool,
+    /// For a model with controls: the chance that a training window loses each control group
+    /// (rhythm, harmony, loudness) as a whole, so that any subset can be given at generation.
+    #[serde(default = "default_control_dropout")]
+    pub control_dropout: f32,
+    /// For a model with controls: extra copies of each track's training part, pitch-shifted by
+    /// these many semitones (resampled, so a little faster or slower too) with their scores
+    /// transposed and time-scaled to match, so that the model hears its grooves and
+    /// progressions in other keys and tempi. Empty: none.
+    #[serde(default)]
+    pub transpose_semitones: Vec<i32>,
+}
+
+fn default_control_dropout() -> f32 {
+    0.2
 }
 
 /// Optimiser settings and the training budget.
@@ -127,6 +141,8 @@ impl Default for DataConfig {
             stride_samples: None,
             split: default_split(),
             normalize_loudness: false,
+            control_dropout: default_control_dropout(),
+            transpose_semitones: Vec::new(),
         }
     }
 }
@@ -209,6 +225,22 @@ impl RunConfig {
                 format!("{:?} adds up to {sum}, more than 1", d.split),
             ));
         }
+        if let Some(k) = d
+            .transpose_semitones
+            .iter()
+            .find(|k| **k == 0 || k.abs() > 12)
+        {
+            return Err(bad(
+                "data.transpose_semitones",
+                format!("{k}: each shift must be -12..=12 semitones and not 0"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&d.control_dropout) {
+            return Err(bad(
+                "data.control_dropout",
+                format!("{} is not a probability (0 to 1)", d.control_dropout),
+            ));
+        }
 
         let t = &self.train;
         if !t.learning_rate.is_finite() || t.learning_rate <= 0.0 {
@@ -251,10 +283,15 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../../../configs/wavenet-small.toml"),
     ),
     ("wavenet", include_str!("../../../configs/wavenet.toml")),
+    (
+        "wavenet-controls",
+        include_str!("../../../configs/wavenet-controls.toml"),
+    ),
 ];
 
 impl RunConfig {
-    /// A shipped preset by name (`seed6`, `seed6-code`, `seed4`, `wavenet-small`, `wavenet`).
+    /// A shipped preset by name (`seed6`, `seed6-code`, `seed4`, `wavenet-small`, `wavenet`,
+    /// `wavenet-controls`).
     pub fn preset(name: &str) -> Result<Self> {
         let (_, text) = PRESETS
             .iter()

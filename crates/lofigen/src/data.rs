@@ -29,6 +29,8 @@ pub struct Splits {
     pub test: Vec<Clip>,
     /// Label (genre folder) of each track, in the same order as the clips of every split.
     pub labels: Vec<String>,
+    /// Where each track's train, validation and test parts start in the track, samples.
+    pub offsets: Vec<[usize; 3]>,
 }
 
 /// Which split.
@@ -86,6 +88,13 @@ pub fn normalize_loudness(clip: &Clip) -> Clip {
 
 /// Split every track in time and check that each split holds at least one window.
 pub fn split_tracks(tracks: &[Track], data: &DataConfig) -> Result<Splits> {
+    split_tracks_aligned(tracks, data, 1)
+}
+
+/// [`split_tracks`] with every split point on a multiple of `align` samples: a model with
+/// controls needs its parts to start on a control frame.
+pub fn split_tracks_aligned(tracks: &[Track], data: &DataConfig, align: usize) -> Result<Splits> {
+    let align = align.max(1);
     let mut splits = Splits::default();
     for track in tracks {
         let clip = if data.normalize_loudness {
@@ -94,15 +103,17 @@ pub fn split_tracks(tracks: &[Track], data: &DataConfig) -> Result<Splits> {
             track.clip.clone()
         };
         let n = clip.len();
-        let a = (n as f64 * data.split[0]).round() as usize;
-        let b = (n as f64 * (data.split[0] + data.split[1])).round() as usize;
-        let c = (n as f64 * (data.split[0] + data.split[1] + data.split[2])).round() as usize;
+        let at = |fraction: f64| (n as f64 * fraction).round() as usize / align * align;
+        let a = at(data.split[0]);
+        let b = at(data.split[0] + data.split[1]);
+        let c = at(data.split[0] + data.split[1] + data.split[2]);
         let rate = clip.sample_rate;
         let part = |lo: usize, hi: usize| Clip::new(clip.samples[lo..hi.min(n)].to_vec(), rate);
         splits.train.push(part(0, a));
         splits.valid.push(part(a, b));
         splits.test.push(part(b, c));
         splits.labels.push(track.label.clone());
+        splits.offsets.push([0, a, b]);
     }
     let need = data.window_samples + 1;
     for split in [Split::Train, Split::Valid, Split::Test] {
@@ -134,8 +145,23 @@ pub struct Windows {
     clips: Vec<Clip>,
     /// Genre index of each clip (all 0 unless [`Windows::with_genres`] set them).
     genres: Vec<usize>,
+    /// Control frames of each clip (see [`Windows::with_controls`]).
+    controls: Option<WindowControls>,
     starts: Vec<(usize, usize)>,
     window: usize,
+}
+
+/// The control frames of a set of clips.
+#[derive(Clone, Debug)]
+struct WindowControls {
+    /// Per clip, `[frame][dims]` values from its first sample on.
+    frames: Vec<Vec<f32>>,
+    dims: usize,
+    hop: usize,
+    /// Groups of values dropped together (value ranges), each with probability `dropout`.
+    groups: Vec<std::ops::Range<usize>>,
+    dropout: f32,
+    seed: u64,
 }
 
 /// A batch for a classifying model: mu-law classes of the input and of the next samples, and
@@ -147,6 +173,8 @@ pub struct ClassBatch {
     pub target: Tensor<2, Int>,
     /// `[batch]` genre indices.
     pub genre: Tensor<1, Int>,
+    /// `[batch, frames, dims]` control frames, if the windows have them.
+    pub controls: Option<Tensor<3>>,
 }
 
 impl Windows {
@@ -163,6 +191,7 @@ impl Windows {
         }
         Self {
             genres: vec![0; clips.len()],
+            controls: None,
             clips: clips.to_vec(),
             starts,
             window,
@@ -173,6 +202,45 @@ impl Windows {
     pub fn with_genres(mut self, genres: Vec<usize>) -> Self {
         assert_eq!(genres.len(), self.clips.len(), "one genre per clip");
         self.genres = genres;
+        self
+    }
+
+    /// Attach control frames to each clip (`[frame][dims]`, frame `t / hop` for sample `t`,
+    /// enough for the clip's length; same order as the clips). Windows then start on frame
+    /// boundaries, and each batch drops each of `groups` (ranges of a frame's values) with
+    /// probability `dropout`, seeded by `seed` and the batch: control dropout, so that a model
+    /// learns to work from any subset of its controls.
+    pub fn with_controls(
+        mut self,
+        frames: Vec<Vec<f32>>,
+        dims: usize,
+        hop: usize,
+        (groups, dropout, seed): (Vec<std::ops::Range<usize>>, f32, u64),
+    ) -> Self {
+        assert_eq!(
+            frames.len(),
+            self.clips.len(),
+            "control frames for each clip"
+        );
+        assert!(dims >= 1 && hop >= 1);
+        for (f, c) in frames.iter().zip(&self.clips) {
+            assert!(
+                f.len() >= c.len().div_ceil(hop) * dims,
+                "too few control frames for the clip"
+            );
+        }
+        for (_, s) in &mut self.starts {
+            *s = *s / hop * hop;
+        }
+        self.starts.dedup();
+        self.controls = Some(WindowControls {
+            frames,
+            dims,
+            hop,
+            groups,
+            dropout,
+            seed,
+        });
         self
     }
 
@@ -245,6 +313,49 @@ impl Windows {
             input: Tensor::from_data(TensorData::new(input, shape), device),
             target: Tensor::from_data(TensorData::new(target, shape), device),
             genre: Tensor::from_data(TensorData::new(genre, [ids.len()]), device),
+            controls: self
+                .controls
+                .as_ref()
+                .map(|k| self.control_batch(k, ids, device)),
         }
     }
+
+    /// The control frames of the windows `ids`, with control dropout.
+    ///
+    /// # Shapes
+    /// - output: `[ids.len(), ceil(window / hop), dims]`
+    fn control_batch(&self, k: &WindowControls, ids: &[usize], device: &Device) -> Tensor<3> {
+        let frames = self.window.div_ceil(k.hop);
+        let mut out = Vec::with_capacity(ids.len() * frames * k.dims);
+        // One draw per window and group, from the seed, the window and the batch's first
+        // window: reproducible, and different every epoch (the batches differ).
+        let first = ids.first().copied().unwrap_or(0) as u64;
+        for &i in ids {
+            let (c, s) = self.starts[i];
+            let from = s / k.hop * k.dims;
+            let at = out.len();
+            out.extend_from_slice(&k.frames[c][from..from + frames * k.dims]);
+            for (g, range) in k.groups.iter().enumerate() {
+                let key = k.seed
+                    ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ first.wrapping_mul(0xD1B5_4A32_D192_ED03)
+                    ^ (g as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
+                if unit(key) < k.dropout {
+                    for f in out[at..].chunks_exact_mut(k.dims) {
+                        f[range.clone()].fill(0.0);
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(out, [ids.len(), frames, k.dims]), device)
+    }
+}
+
+/// A uniform number in [0, 1) from a key (splitmix64's finaliser).
+fn unit(key: u64) -> f32 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 40) as f32 / (1u64 << 24) as f32
 }

@@ -18,7 +18,10 @@ use lofigen_audio::measures::{self, Analysis, Gaussian};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::data::Windows;
+use crate::config::RunConfig;
+use crate::controls::{CONTROL_DIMS, Score};
+use crate::corpus::Track;
+use crate::data::{Split, Windows};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::music::{self, MusicScore, MusicTarget};
@@ -127,6 +130,9 @@ pub struct EvalReport {
     pub reference: EvalRow,
     /// One row per generated file, in the order given.
     pub generated: Vec<EvalRow>,
+    /// With `--control-gap`: whether the model uses its controls (see [`control_gap`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_gap: Option<ControlGap>,
 }
 
 impl EvalReport {
@@ -165,6 +171,85 @@ pub fn nll_bits_per_sample(
     // Batches of 4 windows bound memory like training's; the mean does not depend on it.
     let nats = crate::loss::mean_loss(model, &windows, 4, max_windows, device);
     Some(crate::loss::nats_to_bits(nats))
+}
+
+/// Whether a model uses its controls: its NLL on held-out audio (the test split of `tracks`)
+/// with the true control frames, and with deliberately wrong ones. A model that follows its
+/// controls predicts worse when they lie.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ControlGap {
+    /// Nats per sample with the controls analysed from the audio.
+    pub true_nats: f64,
+    /// With the rhythm and metrical phase shifted by half a beat.
+    pub shifted_nats: f64,
+    /// With the chords transposed by 5 semitones.
+    pub rotated_nats: f64,
+    /// With no controls at all (every group dropped).
+    pub none_nats: f64,
+    /// Test windows measured.
+    pub windows: usize,
+}
+
+impl ControlGap {
+    /// How much worse the half-beat-shifted rhythm predicts, nats per sample.
+    pub fn rhythm_gap(&self) -> f64 {
+        self.shifted_nats - self.true_nats
+    }
+
+    /// How much worse the rotated chords predict, nats per sample.
+    pub fn chord_gap(&self) -> f64 {
+        self.rotated_nats - self.true_nats
+    }
+}
+
+/// [`ControlGap`] of a model with controls on the test split of `tracks` (as `config` splits
+/// them), over at most `max_windows` windows; `None` for a model without controls.
+pub fn control_gap(
+    model: &Model,
+    config: &RunConfig,
+    tracks: &[Track],
+    max_windows: Option<usize>,
+    device: &Device,
+) -> Result<Option<ControlGap>> {
+    let Some(hop) = crate::controls::check_layout(config)? else {
+        return Ok(None);
+    };
+    let splits = crate::data::split_tracks_aligned(tracks, &config.data, hop)?;
+    let scores = crate::controls::track_scores(tracks, config);
+    if scores.iter().all(Option::is_none) {
+        return Err(Error::Eval {
+            path: tracks
+                .first()
+                .map_or_else(|| PathBuf::from("<tracks>"), |t| t.path.clone()),
+            problem: "no beat found in any track: there are no true controls to compare".into(),
+        });
+    }
+    let lengths: Vec<usize> = tracks.iter().map(|t| t.clip.len()).collect();
+    let (_, genres) = crate::train::resolve_genres(config, tracks)?;
+    let w = config.data.window_samples;
+    let nll = |transform: &dyn Fn(&Score) -> Option<Score>| {
+        let [_, _, test] =
+            crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
+        let windows = Windows::new(splits.get(Split::Test), w, w)
+            .with_genres(genres.clone())
+            .with_controls(test, CONTROL_DIMS, hop, (vec![], 0.0, 0));
+        let n = windows.len();
+        (
+            crate::loss::mean_loss(model, &windows, 4, max_windows, device),
+            n,
+        )
+    };
+    let (true_nats, n) = nll(&|s: &Score| Some(s.clone()));
+    let (shifted_nats, _) = nll(&|s: &Score| Some(s.shifted(0.5)));
+    let (rotated_nats, _) = nll(&|s: &Score| Some(s.transposed(5)));
+    let (none_nats, _) = nll(&|_: &Score| None);
+    Ok(Some(ControlGap {
+        true_nats,
+        shifted_nats,
+        rotated_nats,
+        none_nats,
+        windows: max_windows.map_or(n, |m| m.min(n)),
+    }))
 }
 
 /// Measures each `(name, clip)` of `generated` against the `reference` set, without a musical
@@ -256,6 +341,7 @@ pub fn evaluate_with(
         reference_files: reference.iter().map(|(n, _)| n.clone()).collect(),
         reference: reference_row(&refs, &ref_music),
         generated,
+        control_gap: None,
     })
 }
 

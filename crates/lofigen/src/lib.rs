@@ -9,6 +9,7 @@
 
 pub mod bundled;
 pub mod config;
+pub mod controls;
 pub mod corpus;
 pub mod cpu;
 pub mod data;

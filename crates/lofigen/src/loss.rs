@@ -7,6 +7,7 @@ use burn::tensor::DType;
 
 use crate::data::Windows;
 use crate::model::Model;
+use crate::model::wavenet::Conditioning;
 
 /// MSE between prediction and target, as a 1-element tensor.
 fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
@@ -55,12 +56,20 @@ pub(crate) fn batch_loss_in(
         Model::WaveNet(m) => {
             let b = windows.class_batch(ids, m.classes, device);
             let genre = m.conditioned().then_some(b.genre);
+            let controls = b.controls.map(|c| {
+                if compute == DType::F32 {
+                    c
+                } else {
+                    c.cast(compute)
+                }
+            });
+            let cond = Conditioning { genre, controls };
             if compute == DType::F32 {
                 // The fused head + cross-entropy where the backend has it (Flex).
-                m.loss_channels_last(b.input, genre, b.target, true)
+                m.loss_channels_last(b.input, cond, b.target, true)
             } else {
                 // Mixed precision: logits back to f32 before the loss.
-                let logits = to_f32(m.forward_channels_last(b.input, genre));
+                let logits = to_f32(m.forward_channels_last(b.input, cond));
                 crate::model::wavenet::cross_entropy_channels_last(logits, b.target)
             }
         }

@@ -40,6 +40,9 @@ pub mod files {
     pub const OPTIMIZER: &str = "optimizer.bpk";
     /// Progress inside a checkpoint.
     pub const STATE: &str = "state.json";
+    /// The training set's musical style (tempi, grooves, chord moves) for a model with
+    /// controls: what it plays when the user asks for nothing.
+    pub const STYLE: &str = "style.json";
 }
 
 /// How many checkpoints to keep (the newest ones).
@@ -139,6 +142,26 @@ impl RunDir {
         std::fs::create_dir_all(&self.path)
             .map_err(|e| Error::io("create folder", &self.path, e))?;
         write_file(&self.path.join(files::CONFIG), config.to_toml().as_bytes())
+    }
+
+    /// The training set's style (`None`: the run has none, as a model without controls).
+    pub fn style(&self) -> Result<Option<lofigen_audio::score::Style>> {
+        let path = self.path.join(files::STYLE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Run {
+                path,
+                problem: format!("not a valid style: {e}"),
+            })
+    }
+
+    /// Write `style.json`.
+    pub fn write_style(&self, style: &lofigen_audio::score::Style) -> Result<()> {
+        write_file(&self.path.join(files::STYLE), &to_json(style))
     }
 
     /// The summary in `run.json`.

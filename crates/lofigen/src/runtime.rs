@@ -14,10 +14,11 @@ pub use lofigen_audio::fx::{FxPreset, FxSettings};
 use lofigen_audio::{Clip, WavStream, load_mono_8k, write_wav16_channels_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
+pub use crate::controls::{Conductor, Controls, Groove, Score, Style};
 use crate::corpus::load_tracks;
 use crate::device::{ComputeDevice, DeviceSpec};
 use crate::error::{Error, Result};
-pub use crate::generate::{AudioStream, Precision, Sampling};
+pub use crate::generate::{AudioStream, ControlSource, Precision, Sampling};
 use crate::generate::{GenerateOptions, Prompt, genre_index};
 use crate::model::Model;
 use crate::run::RunDir;
@@ -54,6 +55,33 @@ pub struct StreamOptions {
     /// [`FxSettings::OFF`] at the model's rate (8000) a render is the raw mono stream, sample
     /// for sample.
     pub rate: u32,
+    /// The music a model with controls plays (tempo, chords, groove, swing, or a track to
+    /// follow); what is left out, the model's style picks.
+    pub music: MusicRequest,
+}
+
+/// What a user asks a model with controls to play. Every part is optional: the rest comes
+/// from the style the model learnt ([`Generator::music`] says what was chosen).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MusicRequest {
+    /// Tempo, 30-300 BPM.
+    pub bpm: Option<f64>,
+    /// One chord per bar, looped: `"Dm7 G7 Cmaj7 Am7"`.
+    pub chords: Option<String>,
+    /// Delay of the off 16ths, 0 (straight) to 0.5 of a 16th.
+    pub swing: Option<f32>,
+    /// A groove: a built-in or learnt pattern's name, or a pattern written as text
+    /// (`"low: x...x... ; mid: ....x... ; high: x.x.x.x."`).
+    pub groove: Option<String>,
+    /// A track whose beats, chords and loudness drive the stream instead.
+    pub follow: Option<PathBuf>,
+}
+
+impl MusicRequest {
+    /// Whether nothing was asked.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Default for StreamOptions {
@@ -66,6 +94,7 @@ impl Default for StreamOptions {
             prompt: PromptSource::default(),
             fx: FxSettings::default(),
             rate: FINISHED_RATE_HZ,
+            music: MusicRequest::default(),
         }
     }
 }
@@ -82,6 +111,11 @@ impl StreamOptions {
 /// takes).
 pub const FINISHED_RATE_HZ: u32 = 44_100;
 
+/// Tempo of a model with controls but no style (a run trained before styles were saved).
+pub const DEFAULT_BPM: f64 = 85.0;
+/// Groove of a model with controls but no style.
+pub const DEFAULT_GROOVE: &str = "boom-bap";
+
 /// Where a generator's model came from.
 #[derive(Clone, Debug)]
 enum Origin {
@@ -94,6 +128,8 @@ pub struct Generator {
     config: RunConfig,
     model: Model,
     origin: Origin,
+    /// The training set's style, for a model with controls.
+    style: Option<Style>,
     /// Where the checkpoint was loaded (the samples always come from the CPU engine).
     device: ComputeDevice,
 }
@@ -107,6 +143,7 @@ impl Generator {
             config,
             model,
             origin: Origin::Bundled,
+            style: crate::bundled::lofi_style()?,
             device,
         })
     }
@@ -121,9 +158,11 @@ impl Generator {
     pub fn from_run_on(run: &Path, device: DeviceSpec) -> Result<Self> {
         let device = crate::device::resolve(device)?;
         let (config, model) = RunDir::new(run).load_trained(&device.device)?;
+        crate::controls::check_layout(&config)?;
         Ok(Self {
             config,
             model,
+            style: RunDir::new(run).style()?,
             origin: Origin::Run(run.to_path_buf()),
             device,
         })
@@ -171,6 +210,76 @@ impl Generator {
         &self.config
     }
 
+    /// Whether the model takes musical controls (tempo, chords, groove).
+    pub fn has_controls(&self) -> bool {
+        self.config.model.controls().is_some()
+    }
+
+    /// The style the model learnt (tempi, grooves, chord moves), if it has controls.
+    pub fn style(&self) -> Option<&Style> {
+        self.style.as_ref()
+    }
+
+    /// What a stream with `opts` plays: `None` for a model without controls (asking one for
+    /// music is an error that says so); otherwise the request completed from the model's style
+    /// (seeded by the sampler's seed, so one seed gives the same choice), or the analysed
+    /// track to follow. A bad value is an error that names it.
+    pub fn music(&self, opts: &StreamOptions) -> Result<Option<ControlSource>> {
+        let m = &opts.music;
+        if !self.has_controls() {
+            if m.is_empty() {
+                return Ok(None);
+            }
+            return Err(Error::Config {
+                path: "music controls (bpm, chords, swing, groove, follow)".into(),
+                problem: format!(
+                    "{} was trained without musical controls; leave them out, or train a model \
+                     with `model.controls` (the wavenet-controls preset)",
+                    self.name()
+                ),
+            });
+        }
+        let bad = |flag: &str, e: lofigen_audio::score::ScoreError| Error::Config {
+            path: flag.into(),
+            problem: e.to_string(),
+        };
+        if let Some(path) = &m.follow {
+            let (clip, _) = load_mono_8k(path)?;
+            let analysis =
+                lofigen_audio::analysis::analyze_music(&clip).map_err(|e| Error::Config {
+                    path: path.clone(),
+                    problem: e.to_string(),
+                })?;
+            let score = Score::from_analysis(&analysis).map_err(|e| Error::Config {
+                path: path.clone(),
+                problem: format!("cannot be followed: {e}"),
+            })?;
+            return Ok(Some(ControlSource::Follow(score)));
+        }
+        let mut c = match &self.style {
+            Some(style) => style.suggest(opts.sampling.seed),
+            None => Controls::new(
+                DEFAULT_BPM,
+                Groove::named(DEFAULT_GROOVE).map_err(|e| bad("groove", e))?,
+            )
+            .map_err(|e| bad("bpm", e))?,
+        };
+        if let Some(bpm) = m.bpm {
+            c.bpm = bpm;
+            c.validate().map_err(|e| bad("bpm", e))?;
+        }
+        if let Some(text) = &m.chords {
+            c = c.with_chords(text).map_err(|e| bad("chords", e))?;
+        }
+        if let Some(swing) = m.swing {
+            c = c.with_swing(swing).map_err(|e| bad("swing", e))?;
+        }
+        if let Some(text) = &m.groove {
+            c.groove = Groove::lookup(text, self.style.as_ref()).map_err(|e| bad("groove", e))?;
+        }
+        Ok(Some(ControlSource::Play(c)))
+    }
+
     /// An endless stream of audio, read in blocks of any size.
     pub fn stream(&self, opts: &StreamOptions) -> Result<AudioStream> {
         opts.sampling.validate().map_err(|problem| Error::Config {
@@ -179,11 +288,13 @@ impl Generator {
         })?;
         let genre = genre_index(&self.config.model, opts.genre.as_deref())?;
         let prompt = self.prompt(&opts.prompt)?;
+        let controls = self.music(opts)?;
         let gen_opts = GenerateOptions {
             seconds: 0.0,
             precision: opts.precision,
             sampling: opts.sampling.clone(),
             genre,
+            controls,
         };
         Ok(AudioStream::new(&self.model, &prompt, &gen_opts))
     }
@@ -284,6 +395,11 @@ impl Render {
             profiling: false,
             generate_time: Duration::ZERO,
         }
+    }
+
+    /// Play other controls from the next bar line on (see [`AudioStream::set_controls`]).
+    pub fn set_controls(&mut self, controls: Controls) -> Result<()> {
+        self.stream.set_controls(controls)
     }
 
     /// Samples per second per channel.

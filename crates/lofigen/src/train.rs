@@ -13,7 +13,7 @@ use burn::tensor::DType;
 
 use crate::config::{RunConfig, TrainPrecision};
 use crate::corpus::Track;
-use crate::data::{Split, Splits, Windows, split_tracks};
+use crate::data::{Split, Splits, Windows, split_tracks_aligned};
 use crate::error::{Error, Result};
 use crate::loss::{batch_loss_in, mean_loss, nats_to_bits};
 use crate::model::{Model, ModelConfig};
@@ -51,6 +51,9 @@ pub struct TrainOptions {
     pub replicas: Vec<Device>,
     /// Set from outside (Ctrl-C) to stop after saving.
     pub stop: Arc<AtomicBool>,
+    /// A fresh run starts from this trained model's weights where the shapes agree (see
+    /// [`crate::model::WaveNet::warm_start`]): `lofigen train --init-from`.
+    pub init_from: Option<Model>,
 }
 
 impl TrainOptions {
@@ -63,6 +66,7 @@ impl TrainOptions {
             device,
             replicas: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
+            init_from: None,
         }
     }
 }
@@ -275,15 +279,64 @@ pub fn train(
         None
     };
     // Check the audio before anything is written, so a failed start leaves no run behind.
-    let splits: Splits = split_tracks(tracks, &config.data)?;
-    if !opts.resume {
-        run.write_config(config)?;
+    let hop = crate::controls::check_layout(config)?;
+    let splits: Splits = split_tracks_aligned(tracks, &config.data, hop.unwrap_or(1))?;
+    // A model with controls learns them from the analysis of its own training audio.
+    let control_frames = hop.map(|hop| {
+        let scores = crate::controls::track_scores(tracks, config);
+        let lengths: Vec<usize> = tracks.iter().map(|t| t.clip.len()).collect();
+        let frames =
+            crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| Some(s.clone()));
+        (hop, scores, frames)
+    });
+    // On resume too: the model must match (checked above), but data and training settings may
+    // change between sessions, and the run records what it trains with now.
+    run.write_config(config)?;
+    if let Some((_, scores, _)) = &control_frames {
+        let found: Vec<_> = scores.iter().flatten().cloned().collect();
+        run.write_style(&crate::controls::Style::fit(&found))?;
     }
 
     let data = &config.data;
+    // Pitch-shifted copies of the training parts join the training windows only.
+    let copies = match &control_frames {
+        Some((hop, scores, _)) if !data.transpose_semitones.is_empty() => {
+            crate::controls::transposed_copies(&splits, scores, &data.transpose_semitones, *hop)
+        }
+        _ => Default::default(),
+    };
     let windows = |s: Split| {
-        Windows::new(splits.get(s), data.window_samples, data.stride())
-            .with_genres(genre_ids.clone())
+        let mut clips = splits.get(s).to_vec();
+        let mut genres = genre_ids.clone();
+        if s == Split::Train {
+            clips.extend(copies.0.iter().cloned());
+            genres.extend(copies.2.iter().map(|&i| genre_ids[i]));
+        }
+        let w = Windows::new(&clips, data.window_samples, data.stride()).with_genres(genres);
+        match &control_frames {
+            Some((hop, _, frames)) => {
+                let i = s as usize;
+                let mut frames = frames[i].clone();
+                if s == Split::Train {
+                    frames.extend(copies.1.iter().cloned());
+                }
+                // Dropout only where the model learns; validation and test see every control.
+                let p = if s == Split::Train {
+                    data.control_dropout
+                } else {
+                    0.0
+                };
+                let groups = crate::controls::dropout_groups();
+                let seed = config.train.seed;
+                w.with_controls(
+                    frames,
+                    crate::controls::CONTROL_DIMS,
+                    *hop,
+                    (groups, p, seed),
+                )
+            }
+            None => w,
+        }
     };
     let (train_w, valid_w, test_w) = (
         windows(Split::Train),
@@ -297,6 +350,22 @@ pub fn train(
     let mut model = config.model.init_seeded(config.train.seed, &ad_device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut state = TrainState::default();
+    if let (None, Some(from)) = (&checkpoint, &opts.init_from) {
+        model = match (model, from.clone()) {
+            (Model::WaveNet(m), Model::WaveNet(f)) => {
+                Model::WaveNet(m.warm_start(f).map_err(|problem| Error::Run {
+                    path: opts.run_dir.clone(),
+                    problem: format!("--init-from: {problem}"),
+                })?)
+            }
+            _ => {
+                return Err(Error::Run {
+                    path: opts.run_dir.clone(),
+                    problem: "--init-from: both models must be WaveNets".into(),
+                });
+            }
+        };
+    }
     if let Some(ck) = &checkpoint {
         model = load_model(config, ck, &ad_device)?;
         let optim_path = ck.join(files::OPTIMIZER);

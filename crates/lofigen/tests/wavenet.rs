@@ -7,12 +7,13 @@ use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
-use lofigen::generate::oracle::full_logits;
+use lofigen::generate::oracle::{full_logits, full_logits_controlled};
 use lofigen::generate::{
     AudioStream, Engine, GenerateOptions, KernelPath, Precision, Prompt, Sampler, Sampling,
     WaveNetEngine, generate, genre_index, prompt_samples, wavenet_generate,
 };
 use lofigen::loss::nats_to_bits;
+use lofigen::model::wavenet::Conditioning;
 use lofigen::model::{Model, WaveNet};
 use lofigen::run::RunDir;
 use lofigen::train::{TrainOptions, resolve_genres, train};
@@ -120,6 +121,78 @@ fn engine_equals_full_forward_through_dilations_to_512() {
 #[test]
 fn conditioned_engine_equals_full_forward_per_genre() {
     check_engine(&tiny(r#"["lofi", "piano"]"#), 2, 1200);
+}
+
+/// Local conditioning: the engine, given each frame's control window as the input crosses
+/// into it, equals the full forward pass over the same control frames, per stream.
+#[test]
+fn engine_with_controls_equals_full_forward_frame_by_frame() {
+    let toml = tiny_toml(r#"["lofi", "piano"]"#).replace(
+        "[data]",
+        "controls = 7\ncontrol_channels = 5\ncontrol_hop = 64\n[data]",
+    );
+    let config = RunConfig::from_toml_str(&toml, "c.toml".as_ref()).unwrap();
+    let device = lofigen::cpu_device();
+    let m = build(&config, 23, &device);
+    let (dims, hop, steps, streams): (usize, usize, usize, usize) = (7, 64, 1500, 2);
+    let frames = steps.div_ceil(hop);
+    let clip = common::demo_clip();
+    // Controls that change every frame, different per stream.
+    let controls: Vec<Vec<f32>> = (0..streams)
+        .map(|s| {
+            (0..frames * dims)
+                .map(|i| ((i * 7 + s * 3) % 11) as f32 / 5.0 - 1.0)
+                .collect()
+        })
+        .collect();
+    let inputs: Vec<Vec<usize>> = (0..streams)
+        .map(|s| classes_of(&clip.samples[7000 + s * 3000..7000 + s * 3000 + steps]))
+        .collect();
+    let want: Vec<Vec<f32>> = (0..streams)
+        .map(|s| full_logits_controlled(&m, &inputs[s], s, &controls[s], &device))
+        .collect();
+    let zeroed = full_logits_controlled(&m, &inputs[0], 0, &[], &device);
+    assert!(
+        want[0]
+            .iter()
+            .zip(&zeroed)
+            .any(|(a, b)| (a - b).abs() > 1e-3),
+        "vacuous: the controls change nothing"
+    );
+    let mut engine = WaveNetEngine::new(&m, streams, Precision::F32);
+    assert_eq!((engine.control_dims(), engine.control_hop()), (dims, hop));
+    let q = 256;
+    let mut window = vec![0.0f32; 3 * dims];
+    let mut step_in = vec![0; streams];
+    for t in 0..steps {
+        for s in 0..streams {
+            engine.set_genre(s, s);
+            if t.is_multiple_of(hop) {
+                // The previous, current and next frame (zeros beyond the ends).
+                let f = t / hop;
+                for k in 0..3 {
+                    let part = &mut window[k * dims..(k + 1) * dims];
+                    match (f + k).checked_sub(1).filter(|&g| g < frames) {
+                        Some(g) => part.copy_from_slice(&controls[s][g * dims..(g + 1) * dims]),
+                        None => part.fill(0.0),
+                    }
+                }
+                engine.set_controls(s, &window);
+            }
+            step_in[s] = inputs[s][t];
+        }
+        let logits = engine.step(&step_in);
+        for s in 0..streams {
+            let got = &logits[s * q..(s + 1) * q];
+            let want = &want[s][t * q..(t + 1) * q];
+            let worst = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-3, "stream {s} step {t}: max diff {worst}");
+        }
+    }
 }
 
 #[test]
@@ -426,6 +499,18 @@ fn param_grads(m: &WaveNet, grads: &burn::tensor::Gradients) -> Vec<(String, Vec
             out.push((format!("layer{i}.genre"), grad_of(t.weight.val(), grads)));
         }
     }
+    if let Some(net) = &m.controls {
+        out.push((
+            "controls.conv".into(),
+            grad_of(net.conv.weight.val(), grads),
+        ));
+        out.push((
+            "controls.proj".into(),
+            grad_of(net.proj.weight.val(), grads),
+        ));
+        let bias = net.proj.bias.as_ref().expect("the projection has a bias");
+        out.push(("controls.proj_bias".into(), grad_of(bias.val(), grads)));
+    }
     out
 }
 
@@ -444,16 +529,20 @@ fn forward_and_grads(
     path: &str,
     input: &Tensor<2, Int>,
     genre: &Tensor<1, Int>,
+    controls: &Option<Tensor<3>>,
     probe: &Tensor<3>,
 ) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
-    let genre = m.conditioned().then(|| genre.clone());
+    let cond = Conditioning {
+        genre: m.conditioned().then(|| genre.clone()),
+        controls: controls.clone(),
+    };
     let logits = match path {
-        "reference" => m.forward_reference(input.clone(), genre),
+        "reference" => m.forward_reference(input.clone(), cond),
         "fused" => m
-            .forward_channels_last_with(input.clone(), genre, true)
+            .forward_channels_last_with(input.clone(), cond, true)
             .swap_dims(1, 2),
         _ => m
-            .forward_channels_last_with(input.clone(), genre, false)
+            .forward_channels_last_with(input.clone(), cond, false)
             .swap_dims(1, 2),
     }; // [batch, classes, time]
     let grads = (logits.clone() * probe.clone()).sum().backward();
@@ -463,7 +552,13 @@ fn forward_and_grads(
 
 #[test]
 fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
-    for (genres, time, batch) in [("[]", 300, 2), ("[\"a\", \"b\"]", 531, 3), ("[]", 5, 1)] {
+    for (genres, controls, time, batch) in [
+        ("[]", 0, 300usize, 2),
+        ("[\"a\", \"b\"]", 0, 531, 3),
+        ("[]", 0, 5, 1),
+        ("[]", 5, 300, 2),
+        ("[\"a\", \"b\"]", 3, 531, 3),
+    ] {
         let toml = format!(
             r#"
             [model]
@@ -474,6 +569,9 @@ fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
             layers_per_stack = 4
             stacks = 2
             genres = {genres}
+            controls = {controls}
+            control_channels = 3
+            control_hop = 16
             [data]
             window_samples = 64
             "#
@@ -481,6 +579,13 @@ fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
         let config = RunConfig::from_toml_str(&toml, "t.toml".as_ref()).unwrap();
         let device = lofigen::cpu_device().autodiff();
         let m = build(&config, 3, &device);
+        let controls = (controls > 0).then(|| {
+            Tensor::<3>::random(
+                [batch, time.div_ceil(16) + 2, controls],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+        });
         device.seed(11);
         let input = Tensor::<2, Int>::random(
             [batch, time],
@@ -496,7 +601,8 @@ fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let (want, want_grads) = forward_and_grads(&m, "reference", &input, &genre, &probe);
+        let (want, want_grads) =
+            forward_and_grads(&m, "reference", &input, &genre, &controls, &probe);
         // Only the last layer's residual branch (weight and bias) has no gradient.
         let zero = want_grads
             .iter()
@@ -504,7 +610,7 @@ fn fused_and_composed_stacks_equal_the_reference_forward_and_gradients() {
             .count();
         assert_eq!(zero, 2, "vacuous: {zero} gradients are all zeros");
         for path in ["fused", "composed"] {
-            let (got, got_grads) = forward_and_grads(&m, path, &input, &genre, &probe);
+            let (got, got_grads) = forward_and_grads(&m, path, &input, &genre, &controls, &probe);
             let e = rel_err(&got, &want);
             assert!(e <= 1e-4, "{path} {genres} t={time}: logits rel err {e}");
             assert_eq!(got_grads.len(), want_grads.len());
@@ -549,10 +655,11 @@ fn fused_forward_is_causal() {
 /// forward and cross-entropy: same loss, same gradient for every parameter.
 #[test]
 fn fused_loss_equals_the_reference_loss_and_gradients() {
-    for (genres, classes, time, batch) in [
-        ("[]", 16, 300, 2),
-        ("[\"a\", \"b\"]", 256, 531, 3),
-        ("[]", 40, 5, 1),
+    for (genres, controls, classes, time, batch) in [
+        ("[]", 0, 16, 300usize, 2),
+        ("[\"a\", \"b\"]", 0, 256, 531, 3),
+        ("[]", 0, 40, 5, 1),
+        ("[\"a\", \"b\"]", 4, 40, 300, 2),
     ] {
         let toml = format!(
             r#"
@@ -564,6 +671,9 @@ fn fused_loss_equals_the_reference_loss_and_gradients() {
             layers_per_stack = 4
             stacks = 2
             genres = {genres}
+            controls = {controls}
+            control_channels = 3
+            control_hop = 16
             [data]
             window_samples = 64
             "#
@@ -589,11 +699,19 @@ fn fused_loss_equals_the_reference_loss_and_gradients() {
                 &device,
             )
         });
+        let controls = (controls > 0).then(|| {
+            Tensor::<3>::random(
+                [batch, time.div_ceil(16), controls],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+        });
+        let cond = Conditioning { genre, controls };
         let want = lofigen::model::wavenet::cross_entropy(
-            m.forward_reference(input.clone(), genre.clone()),
+            m.forward_reference(input.clone(), cond.clone()),
             target.clone(),
         );
-        let got = m.loss_channels_last(input.clone(), genre.clone(), target.clone(), true);
+        let got = m.loss_channels_last(input.clone(), cond, target.clone(), true);
         let (want_grads, got_grads) = (
             param_grads(&m, &want.clone().backward()),
             param_grads(&m, &got.clone().backward()),

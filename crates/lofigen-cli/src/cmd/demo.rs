@@ -14,7 +14,7 @@ use super::lofi::LofiArgs;
 use super::plot::PlotArgs;
 use super::prepare::PrepareArgs;
 use super::train::TrainArgs;
-use crate::shared::{DeviceArg, SamplingArgs, default_demo_audio};
+use crate::shared::{DeviceArg, MusicArgs, SamplingArgs, default_demo_audio};
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
@@ -65,6 +65,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
             device: "cpu".into(),
         },
         devices: None,
+        init_from: None,
     })?;
     println!("3/5 generate {} s", a.seconds);
     let wav = a.out.join("generated.wav");
@@ -80,6 +81,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
             device: "cpu".into(),
         },
         sampling: SamplingArgs::default(),
+        music: MusicArgs::default(),
     })?;
     println!("4/5 plot");
     let plot = a.out.join("loss.png");
@@ -101,6 +103,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         prompt_audio: None,
         f16: false,
         sampling: SamplingArgs::default(),
+        music: MusicArgs::default(),
     })?;
     println!(
         "\ndone. outputs:\n  listen first: {} (the bundled model, finished as 44.1 kHz stereo \

@@ -74,6 +74,13 @@ pub(crate) struct EvalArgs {
     /// fills the chords % column. Needs --bpm.
     #[arg(long)]
     pub(crate) chords: Option<String>,
+    /// With --run of a model with controls: whether it uses them. The reference files are
+    /// split as the run's config splits its training audio, and on each file's test part (held
+    /// out, when the reference is the training set) the NLL with the controls analysed from
+    /// the audio is compared with the NLL when the rhythm is shifted by half a beat, the chords
+    /// are moved 5 semitones, or nothing is given.
+    #[arg(long, requires = "run")]
+    pub(crate) control_gap: bool,
 }
 
 /// A `--bpm` value: a number of beats per minute the analysis can find.
@@ -156,6 +163,14 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             config.train.max_valid_windows,
             &device,
         ));
+        if a.control_gap {
+            let tracks = lofigen::corpus::load_tracks(&a.reference)?;
+            report.control_gap =
+                lofigen::eval::control_gap(&model, &config, &tracks, None, &device)?;
+            if report.control_gap.is_none() {
+                bail!("--control-gap: {} has no controls", run.display());
+            }
+        }
     }
 
     std::fs::create_dir_all(&a.out)
@@ -186,6 +201,26 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     }
 
     print!("{}", eval_table(&report));
+    if let Some(g) = &report.control_gap {
+        let mut t = Table::new(&["controls", "NLL nats/sample", "minus true"]);
+        for (name, v) in [
+            ("true (analysed)", g.true_nats),
+            ("rhythm shifted half a beat", g.shifted_nats),
+            ("chords moved 5 semitones", g.rotated_nats),
+            ("none", g.none_nats),
+        ] {
+            t.row([
+                name.to_string(),
+                format!("{v:.4}"),
+                format!("{:+.4}", v - g.true_nats),
+            ]);
+        }
+        println!(
+            "\ncontrol gap over {} held-out windows:\n{}",
+            g.windows,
+            t.text()
+        );
+    }
     println!("wrote {}", json_path.display());
     for p in &pngs {
         println!("wrote {}", p.display());

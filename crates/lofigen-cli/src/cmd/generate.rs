@@ -9,7 +9,8 @@ use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::write_wav16;
 
 use crate::shared::{
-    DeviceArg, SamplingArgs, check_out_dir, describe_output, parse_fx, parse_rate,
+    DeviceArg, MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx,
+    parse_rate,
 };
 
 #[derive(Args, Debug)]
@@ -44,6 +45,8 @@ pub(crate) struct GenerateArgs {
     pub(crate) device: DeviceArg,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
+    #[command(flatten)]
+    pub(crate) music: MusicArgs,
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
@@ -53,6 +56,7 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
     let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
+    opts.music = a.music.request();
     opts.fx
         .validate(a.rate)
         .with_context(|| format!("--fx {} cannot run at --rate {}", a.fx, a.rate))?;
@@ -63,6 +67,9 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
             "checkpoint loaded on {}; the samples come from the cached CPU engine",
             generator.device_name()
         );
+    }
+    if let Some(music) = describe_music(&generator, &opts)? {
+        eprintln!("{music}");
     }
     let start = Instant::now();
     if !opts.is_raw() {

@@ -11,7 +11,9 @@ use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::MAX_WAV16_FRAMES;
 
 use crate::progress;
-use crate::shared::{SamplingArgs, check_out_dir, describe_output, parse_fx, parse_rate};
+use crate::shared::{
+    MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx, parse_rate,
+};
 
 #[derive(Args, Debug)]
 pub(crate) struct LofiArgs {
@@ -41,6 +43,8 @@ pub(crate) struct LofiArgs {
     pub(crate) f16: bool,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
+    #[command(flatten)]
+    pub(crate) music: MusicArgs,
 }
 
 pub(crate) fn run(a: LofiArgs) -> Result<()> {
@@ -56,6 +60,7 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
     let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
+    opts.music = a.music.request();
     // Before the model loads: some presets cannot run at every rate (tape's low-pass at 8 kHz).
     opts.fx
         .validate(a.rate)
@@ -93,6 +98,9 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         },
         a.sampling.seed
     );
+    if let Some(music) = describe_music(&generator, &opts)? {
+        eprintln!("{music}");
+    }
     if let Some(notice) = generator.attribution() {
         eprintln!("{notice}");
     }

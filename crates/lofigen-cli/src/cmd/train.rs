@@ -14,7 +14,7 @@ use crate::shared::DeviceArg;
 
 #[derive(Args, Debug)]
 pub(crate) struct TrainArgs {
-    /// Config file, or a preset name: seed6, seed6-code, seed4, wavenet-small, wavenet.
+    /// Config file, or a preset name: seed6, seed6-code, seed4, wavenet-small, wavenet, wavenet-controls.
     #[arg(long, default_value = "seed6")]
     pub(crate) config: String,
     /// Corpus folder(s) from `prepare`, or audio files and folders directly.
@@ -54,6 +54,12 @@ pub(crate) struct TrainArgs {
     /// are averaged and the first device takes the optimizer step.
     #[arg(long, conflicts_with = "device")]
     pub(crate) devices: Option<String>,
+    /// Start a new run from a trained model's weights: a run directory, or `bundled` for the
+    /// model behind `lofigen lofi`. Parts of the same shape are copied; a control network the
+    /// other model lacks starts silent, so fine-tuning adds controls to a model that already
+    /// has the sound.
+    #[arg(long, value_name = "RUN|bundled", conflicts_with = "resume")]
+    pub(crate) init_from: Option<PathBuf>,
 }
 
 fn resolve_config(a: &TrainArgs) -> Result<RunConfig> {
@@ -113,6 +119,18 @@ pub(crate) fn run(a: TrainArgs) -> Result<()> {
     opts.replicas = devices.collect();
     opts.resume = a.resume;
     opts.max_minutes = a.max_minutes;
+    if let Some(from) = &a.init_from {
+        let cpu = lofigen::cpu_device();
+        let model = if from.as_os_str() == "bundled" {
+            lofigen::bundled::lofi_model(&cpu)?.1
+        } else {
+            RunDir::new(from)
+                .load_trained(&cpu)
+                .with_context(|| format!("--init-from {}", from.display()))?
+                .1
+        };
+        opts.init_from = Some(model);
+    }
     progress::stop_on_ctrl_c(opts.stop.clone());
     let mut observer = progress::TrainProgress::new();
     let state = train(&config, &tracks, &opts, &mut observer)

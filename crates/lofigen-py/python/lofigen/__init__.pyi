@@ -72,6 +72,7 @@ class Generator:
         bpm: Optional[float] = None,
         chords: Optional[Union[str, Sequence[str]]] = None,
         swing: Optional[float] = None,
+        groove: Optional[str] = None,
     ) -> npt.NDArray[np.float32]:
         """``seconds`` of audio as a float32 array of shape ``(channels, samples)``.
 
@@ -95,16 +96,18 @@ class Generator:
                 (default: the model's own prompt).
             fx: effects preset: none, clean, tape, vinyl or lofi.
             rate: output sample rate, Hz.
-            bpm: tempo control: not in the models yet; anything but None raises
-                NotImplementedError.
-            chords: chord control (e.g. "Dm7 G7 Cmaj7"): not in the models yet; raises
-                NotImplementedError.
-            swing: swing control: not in the models yet; raises NotImplementedError.
+            bpm: tempo, 30-300 BPM, for a model with musical controls (the bundled one has
+                them); anything left out, the model's learnt style picks, from ``seed``.
+            chords: one chord per bar, looped: "Dm7 G7 Cmaj7 Am7" or ["Dm7", "G7", ...].
+            swing: delay of the off 16ths, 0 (straight) to 0.5 of a 16th.
+            groove: drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, or one
+                the model learnt: train-1, ...) or text such as
+                "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.".
 
         Raises:
             ValueError: a bad argument (seconds <= 0, unknown fx, a rate the chain cannot make,
-                bad sampling settings, an unknown genre).
-            NotImplementedError: bpm, chords or swing given.
+                bad sampling settings, an unknown genre, a bad bpm, chord, swing or groove, or
+                musical controls for a model without them).
             AudioError: the prompt file cannot be decoded.
             LofigenError: the model cannot generate.
         """
@@ -125,6 +128,7 @@ class Generator:
         bpm: Optional[float] = None,
         chords: Optional[Union[str, Sequence[str]]] = None,
         swing: Optional[float] = None,
+        groove: Optional[str] = None,
     ) -> "Stream":
         """An endless iterator of float32 blocks of shape ``(channels, block)``.
 

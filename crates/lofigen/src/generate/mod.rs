@@ -18,6 +18,7 @@ use std::path::Path;
 use lofigen_audio::{Clip, WavStream, write_wav16_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
+pub use crate::controls::{Conductor, Controls, Score};
 use crate::corpus::Track;
 use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
@@ -98,6 +99,109 @@ pub struct GenerateOptions {
     pub sampling: Sampling,
     /// Genre index for a conditioned model (see [`genre_index`]).
     pub genre: usize,
+    /// What a model with controls plays (ignored by one without; `None` gives it no control).
+    /// Controls must pass [`Controls::validate`] (the runtime's [`crate::runtime::Generator`]
+    /// checks what users give).
+    pub controls: Option<ControlSource>,
+}
+
+/// Where a stream's control frames come from.
+#[derive(Clone, Debug)]
+pub enum ControlSource {
+    /// The user's (or the style's) tempo, chords, groove and swing, played bar after bar;
+    /// they can change while the stream plays ([`AudioStream::set_controls`]).
+    Play(Controls),
+    /// The score of a real track (its beats, chords and loudness over time), looped.
+    Follow(Score),
+}
+
+/// The control frames a stream plays, one frame ahead of its samples: the engine's control
+/// network sees the previous, the current and the next frame.
+struct ControlFeed {
+    source: FrameSource,
+    hop: usize,
+    dims: usize,
+    /// The previous, current and next frame.
+    window: Vec<f32>,
+    /// Input samples fed so far.
+    t: usize,
+    scratch: Vec<f32>,
+}
+
+enum FrameSource {
+    Live(Box<Conductor>),
+    Fixed { frames: Vec<f32>, at: usize },
+}
+
+impl ControlFeed {
+    /// The feed of `source`; `None` plays "no control" frames (zeros, as when training drops
+    /// every group).
+    fn new(source: Option<&ControlSource>, hop: usize, dims: usize) -> Self {
+        let source = match source {
+            None => FrameSource::Fixed {
+                frames: vec![0.0; dims],
+                at: 0,
+            },
+            Some(ControlSource::Play(c)) => FrameSource::Live(Box::new(
+                Conductor::new(c.clone(), SAMPLE_RATE_HZ, hop)
+                    .expect("controls are checked by Controls::validate before they play"),
+            )),
+            Some(ControlSource::Follow(score)) => {
+                let mut frames = Vec::new();
+                score.render(SAMPLE_RATE_HZ, hop, &mut frames);
+                if frames.is_empty() {
+                    frames = vec![0.0; dims];
+                }
+                FrameSource::Fixed { frames, at: 0 }
+            }
+        };
+        let mut feed = Self {
+            source,
+            hop,
+            dims,
+            window: vec![0.0; 3 * dims],
+            t: 0,
+            scratch: Vec::with_capacity(dims),
+        };
+        // Before the first sample: no previous frame (zeros, as the training padding), the
+        // first frame, and the next.
+        for k in 1..3 {
+            feed.pull(k);
+        }
+        feed
+    }
+
+    /// The next frame into slot `k` of the window.
+    fn pull(&mut self, k: usize) {
+        let d = self.dims;
+        let slot = &mut self.window[k * d..(k + 1) * d];
+        match &mut self.source {
+            FrameSource::Live(c) => {
+                self.scratch.clear();
+                c.next_frames(1, &mut self.scratch);
+                slot.copy_from_slice(&self.scratch[..d]);
+            }
+            FrameSource::Fixed { frames, at } => {
+                if *at + d > frames.len() {
+                    *at = 0;
+                }
+                slot.copy_from_slice(&frames[*at..*at + d]);
+                *at += d;
+            }
+        }
+    }
+
+    /// Before the engine takes input sample `t`: a new frame every `hop` samples.
+    fn before_step(&mut self, engine: &mut WaveNetEngine) {
+        if self.t.is_multiple_of(self.hop) {
+            if self.t > 0 {
+                self.window.copy_within(self.dims.., 0);
+                self.pull(2);
+            }
+            engine.set_controls(0, &self.window);
+        }
+        self.t += 1;
+    }
 }
 
 /// The index of genre `name` among the model's genres; `None` picks `lofi` if the model knows
@@ -195,6 +299,7 @@ enum Source {
         engine: WaveNetEngine,
         sampler: Sampler,
         next: usize,
+        controls: Option<ControlFeed>,
     },
 }
 
@@ -216,6 +321,11 @@ impl AudioStream {
             Model::WaveNet(m) => {
                 let mut engine = WaveNetEngine::new(m, 1, opts.precision);
                 engine.set_genre(0, opts.genre);
+                let (dims, hop) = (engine.control_dims(), engine.control_hop());
+                // A model with controls and none given hears "no control" frames, not no
+                // frames at all.
+                let mut controls =
+                    (dims > 0).then(|| ControlFeed::new(opts.controls.as_ref(), hop, dims));
                 let q = m.classes;
                 let mut sampler = Sampler::new(opts.sampling.clone(), q);
                 // Only the receptive field's worth of the seed can reach the first sample.
@@ -226,13 +336,20 @@ impl AudioStream {
                     .collect();
                 let (last, history) = classes.split_last().expect("the seed is not empty");
                 for &c in history {
+                    if let Some(f) = &mut controls {
+                        f.before_step(&mut engine);
+                    }
                     engine.step(&[c]);
+                }
+                if let Some(f) = &mut controls {
+                    f.before_step(&mut engine);
                 }
                 let next = sampler.sample(engine.step(&[*last]));
                 Source::WaveNet {
                     engine,
                     sampler,
                     next,
+                    controls,
                 }
             }
         };
@@ -293,13 +410,47 @@ impl AudioStream {
                 engine,
                 sampler,
                 next,
+                controls,
             } => {
                 let q = engine.classes();
                 for o in out {
                     *o = lofigen_audio::mulaw::decode(*next, q);
+                    if let Some(f) = controls {
+                        f.before_step(engine);
+                    }
                     *next = sampler.sample(engine.step(&[*next]));
                 }
             }
         }
+    }
+
+    /// Play other controls from the next bar line on (a stream that follows a track, or that
+    /// plays for a model without controls, ignores them). Bad values are an error that names
+    /// them, and the stream plays on as before.
+    pub fn set_controls(&mut self, controls: Controls) -> Result<()> {
+        controls.validate().map_err(|e| Error::Config {
+            path: "controls".into(),
+            problem: e.to_string(),
+        })?;
+        if let Source::WaveNet {
+            controls: Some(feed),
+            ..
+        } = &mut self.source
+            && let FrameSource::Live(c) = &mut feed.source
+        {
+            c.set(controls).expect("validated above");
+        }
+        Ok(())
+    }
+
+    /// Whether the stream plays controls (a model with controls, given some).
+    pub fn has_controls(&self) -> bool {
+        matches!(
+            &self.source,
+            Source::WaveNet {
+                controls: Some(_),
+                ..
+            }
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 use burn::prelude::*;
 
+use crate::model::wavenet::Conditioning;
 use crate::model::{PaperNet, WaveNet};
 
 /// The model's prediction at every position of `signal` in one full forward pass.
@@ -45,6 +46,18 @@ pub fn receptive_field(model: &PaperNet) -> usize {
 /// The logits of every position of `classes` in one full forward pass of `model`,
 /// `[time][class]`: the oracle of [`super::WaveNetEngine`].
 pub fn full_logits(model: &WaveNet, classes: &[usize], genre: usize, device: &Device) -> Vec<f32> {
+    full_logits_controlled(model, classes, genre, &[], device)
+}
+
+/// [`full_logits`] of a model with controls: `controls` holds `[frame][control]` values, frame
+/// `t / hop` for position `t` (empty: all zeros).
+pub fn full_logits_controlled(
+    model: &WaveNet,
+    classes: &[usize],
+    genre: usize,
+    controls: &[f32],
+    device: &Device,
+) -> Vec<f32> {
     let t = classes.len();
     let input = Tensor::<2, Int>::from_data(
         TensorData::new(classes.iter().map(|&c| c as i64).collect(), [1, t]),
@@ -53,8 +66,16 @@ pub fn full_logits(model: &WaveNet, classes: &[usize], genre: usize, device: &De
     let genre = model
         .conditioned()
         .then(|| Tensor::<1, Int>::from_data(TensorData::new(vec![genre as i64], [1]), device));
+    let dims = model.control_dims();
+    let controls = (dims > 0 && !controls.is_empty()).then(|| {
+        let frames = controls.len() / dims;
+        Tensor::<3>::from_data(
+            TensorData::new(controls.to_vec(), [1, frames, dims]),
+            device,
+        )
+    });
     model
-        .forward(input, genre) // [1, classes, time]
+        .forward(input, Conditioning { genre, controls }) // [1, classes, time]
         .swap_dims(1, 2) // [1, time, classes]
         .into_data()
         .try_to_vec::<f32>()

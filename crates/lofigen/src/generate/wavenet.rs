@@ -26,6 +26,25 @@ struct Layer {
     genre: Vec<f32>,
 }
 
+/// The control network of a locally conditioned model (see [`crate::model::wavenet::ControlNet`]),
+/// run once per frame: its output is a gate bias per layer that holds for the frame's samples.
+struct Controls {
+    /// Values per frame.
+    dims: usize,
+    /// Samples per frame.
+    hop: usize,
+    /// `[channels][dims][3]`, the convolution over the previous, current and next frame.
+    conv: Vec<f32>,
+    /// `[channels]`.
+    conv_bias: Vec<f32>,
+    /// `[channels][layers * 2R]` (burn's `[in][out]` layout).
+    proj: Vec<f32>,
+    /// `[layers * 2R]`.
+    proj_bias: Vec<f32>,
+    /// Scratch: the hidden channels.
+    hidden: Vec<f32>,
+}
+
 /// The incremental generator of a [`WaveNet`]: `streams` independent streams, logits out.
 pub struct WaveNetEngine {
     streams: usize,
@@ -41,6 +60,14 @@ pub struct WaveNetEngine {
     head_out: Matrix,
     /// Genre of each stream.
     genre: Vec<usize>,
+    /// The control network, if the model has one.
+    controls: Option<Controls>,
+    /// `[stream][layer][2R]`: the controls' share of the gate bias of the current frame.
+    control_bias: Vec<f32>,
+    /// `[stream][layer][2R]`: genre + controls, added inside every gate (if `biased`).
+    gate_bias: Vec<f32>,
+    /// Whether the model has genres or controls, so that the gates take a bias.
+    biased: bool,
     /// `input_rings[stream]`: embedded inputs; `rings[layer * streams + stream]`: residuals.
     input_rings: Vec<Ring>,
     rings: Vec<Ring>,
@@ -109,7 +136,40 @@ impl WaveNetEngine {
         let head_out = dense(&ConvWeights::from_layer(&model.head_out), precision);
         let ld_h = layers.first().map_or(2 * r, |l| l.dilated.ld());
         let ld_rs = layers.first().map_or(r + s, |l| l.res_skip.ld());
-        Self {
+        let vec_of = |t: burn::Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32 weights");
+        let controls = model.controls.as_ref().map(|net| {
+            let w = &net.conv.weight.val();
+            let [channels, dims, _] = w.dims();
+            Controls {
+                dims,
+                hop: net.hop,
+                conv: vec_of(w.clone().reshape([channels * dims * 3])),
+                conv_bias: net
+                    .conv
+                    .bias
+                    .as_ref()
+                    .map_or(vec![0.0; channels], |b| vec_of(b.val())),
+                proj: vec_of(
+                    net.proj
+                        .weight
+                        .val()
+                        .reshape([channels * layers.len() * 2 * r]),
+                ),
+                proj_bias: net
+                    .proj
+                    .bias
+                    .as_ref()
+                    .map_or(vec![0.0; layers.len() * 2 * r], |b| vec_of(b.val())),
+                hidden: vec![0.0; channels],
+            }
+        });
+        let biased = controls.is_some() || layers.iter().any(|l| !l.genre.is_empty());
+        let bias_len = b * layers.len() * 2 * r;
+        let mut engine = Self {
+            controls,
+            control_bias: vec![0.0; bias_len],
+            gate_bias: vec![0.0; bias_len],
+            biased,
             streams: b,
             classes,
             r,
@@ -133,7 +193,11 @@ impl WaveNetEngine {
             head_hidden,
             head_out,
             compute: Compute::new(),
+        };
+        for st in 0..b {
+            engine.update_gate_bias(st);
         }
+        engine
     }
 
     /// Mu-law classes.
@@ -144,6 +208,64 @@ impl WaveNetEngine {
     /// Condition stream `stream` on genre index `genre` (ignored by an unconditioned model).
     pub fn set_genre(&mut self, stream: usize, genre: usize) {
         self.genre[stream] = genre;
+        self.update_gate_bias(stream);
+    }
+
+    /// Values per control frame (0: the model takes no controls).
+    pub fn control_dims(&self) -> usize {
+        self.controls.as_ref().map_or(0, |c| c.dims)
+    }
+
+    /// Samples per control frame (1 for a model without controls).
+    pub fn control_hop(&self) -> usize {
+        self.controls.as_ref().map_or(1, |c| c.hop)
+    }
+
+    /// Condition stream `stream`'s next samples on a control frame: `window` holds the previous,
+    /// the current and the next frame (`3 * control_dims` values; zeros where there is none,
+    /// as the training convolution's padding). The samples of input index `t` take frame
+    /// `t / control_hop`: call this when `t` crosses into a new frame. Ignored by a model
+    /// without controls. Allocates nothing.
+    pub fn set_controls(&mut self, stream: usize, window: &[f32]) {
+        let Some(c) = self.controls.as_mut() else {
+            return;
+        };
+        let dims = c.dims;
+        assert_eq!(window.len(), 3 * dims, "three frames of {dims} controls");
+        for (o, h) in c.hidden.iter_mut().enumerate() {
+            let w = &c.conv[o * dims * 3..(o + 1) * dims * 3];
+            let mut acc = c.conv_bias[o];
+            // w is [dims][3]; window is [3][dims].
+            for i in 0..dims {
+                for k in 0..3 {
+                    acc += w[i * 3 + k] * window[k * dims + i];
+                }
+            }
+            *h = acc.max(0.0);
+        }
+        let n = c.proj_bias.len();
+        let out = &mut self.control_bias[stream * n..(stream + 1) * n];
+        out.copy_from_slice(&c.proj_bias);
+        for (h, row) in c.hidden.iter().zip(c.proj.chunks_exact(n)) {
+            out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
+        }
+        self.update_gate_bias(stream);
+    }
+
+    /// Recompute stream `stream`'s gate bias from its genre and its controls.
+    fn update_gate_bias(&mut self, stream: usize) {
+        let two_r = 2 * self.r;
+        let n = self.layers.len() * two_r;
+        let out = &mut self.gate_bias[stream * n..(stream + 1) * n];
+        out.copy_from_slice(&self.control_bias[stream * n..(stream + 1) * n]);
+        for (layer, bias) in self.layers.iter().zip(out.chunks_exact_mut(two_r)) {
+            if !layer.genre.is_empty() {
+                let at = self.genre[stream] * two_r;
+                bias.iter_mut()
+                    .zip(&layer.genre[at..at + two_r])
+                    .for_each(|(b, g)| *b += g);
+            }
+        }
     }
 }
 
@@ -224,14 +346,16 @@ impl Engine for WaveNetEngine {
                 product(pool, &layer.dilated, xs, &mut self.h, path);
             });
             // Gate: h is [stream][ld_h] (filter, then gate halves); a is [stream][R]. The
-            // genre's bias goes in first, so the gate loop itself has no branch and vectorises.
+            // genre's and controls' bias goes in first, so the gate loop itself has no branch
+            // and vectorises.
             let ld_h = layer.dilated.ld();
+            let n_bias = self.layers.len() * 2 * r;
             for st in 0..b {
                 let h = &mut self.h[st * ld_h..st * ld_h + 2 * r];
-                if !layer.genre.is_empty() {
-                    let at = self.genre[st] * 2 * r;
+                if self.biased {
+                    let at = st * n_bias + li * 2 * r;
                     h.iter_mut()
-                        .zip(&layer.genre[at..at + 2 * r])
+                        .zip(&self.gate_bias[at..at + 2 * r])
                         .for_each(|(h, g)| *h += g);
                 }
                 let (f, q) = h.split_at(r);

@@ -47,6 +47,11 @@ pub trait Family {
     fn genres(&self) -> &[String] {
         &[]
     }
+    /// Values per control frame and samples per frame of a locally conditioned model
+    /// (`None`: the model takes no controls).
+    fn controls(&self) -> Option<(usize, usize)> {
+        None
+    }
     /// The training loss's name and unit, for plots and reports.
     fn loss_unit(&self) -> &'static str {
         match self.classes() {
@@ -93,6 +98,11 @@ impl ModelConfig {
     /// Genres the model is conditioned on (empty: none).
     pub fn genres(&self) -> &[String] {
         self.family_config().genres()
+    }
+
+    /// Values per control frame and samples per frame (`None`: no controls).
+    pub fn controls(&self) -> Option<(usize, usize)> {
+        self.family_config().controls()
     }
 
     /// The training loss's name and unit.

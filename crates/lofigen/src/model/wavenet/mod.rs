@@ -6,7 +6,8 @@
 //! over the next sample's class, trained with cross-entropy and sampled at generation time;
 //! that is what keeps generated audio from collapsing onto a steady tone.
 
-use burn::nn::{Embedding, EmbeddingConfig};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,29 @@ pub struct WaveNetConfig {
     /// by the sorted labels (source subfolders) of the training corpus when training starts.
     #[serde(default)]
     pub genres: Vec<String>,
+    /// Values per frame of the musical controls the model is locally conditioned on (0: none;
+    /// otherwise `lofigen_audio::score::CONTROL_DIMS`: rhythm, metrical phase, harmony,
+    /// loudness). See [`ControlNet`].
+    #[serde(default)]
+    pub controls: usize,
+    /// Channels of the control network's convolution over frames.
+    #[serde(default = "default_control_channels")]
+    pub control_channels: usize,
+    /// Samples per control frame (64 at 8 kHz: 125 frames a second, the onset grid).
+    #[serde(default = "default_control_hop")]
+    pub control_hop: usize,
 }
+
+fn default_control_channels() -> usize {
+    64
+}
+fn default_control_hop() -> usize {
+    64
+}
+
+/// Frames the control network's convolution spans (the previous, the current and the next):
+/// a control is a score, known ahead, so the model may look one frame (8 ms) forward.
+pub const CONTROL_KERNEL: usize = 3;
 
 fn default_classes() -> usize {
     256
@@ -69,7 +92,19 @@ impl crate::model::Family for WaveNetConfig {
     fn macs_per_sample(&self) -> usize {
         let (r, s) = (self.residual_channels, self.skip_channels);
         let layer = 2 * r * 2 * r + r * r + s * r;
-        r * r * self.input_kernel + self.dilations().len() * layer + s * s + s * self.classes
+        // The control network runs once per frame; spread over the frame's samples.
+        let control = if self.controls > 0 {
+            let cc = self.control_channels;
+            (cc * self.controls * CONTROL_KERNEL + cc * self.dilations().len() * 2 * r)
+                .div_ceil(self.control_hop.max(1))
+        } else {
+            0
+        };
+        r * r * self.input_kernel
+            + self.dilations().len() * layer
+            + s * s
+            + s * self.classes
+            + control
     }
 
     fn classes(&self) -> Option<usize> {
@@ -78,6 +113,10 @@ impl crate::model::Family for WaveNetConfig {
 
     fn genres(&self) -> &[String] {
         &self.genres
+    }
+
+    fn controls(&self) -> Option<(usize, usize)> {
+        (self.controls > 0).then_some((self.controls, self.control_hop))
     }
 }
 
@@ -110,11 +149,23 @@ impl WaveNetConfig {
             .checked_add(conv(r, r, 1)?)?
             .checked_add(conv(r, s, 1)?)?
             .checked_add(g.checked_mul(2 * r)?)?;
+        let layers = self.layers_per_stack.checked_mul(self.stacks)?;
+        let control = if self.controls > 0 {
+            let cc = self.control_channels;
+            conv(self.controls, cc, CONTROL_KERNEL)?.checked_add(conv(
+                cc,
+                layers.checked_mul(2 * r)?,
+                1,
+            )?)?
+        } else {
+            0
+        };
         q.checked_mul(r)?
             .checked_add(conv(r, r, self.input_kernel)?)?
-            .checked_add(layer.checked_mul(self.layers_per_stack.checked_mul(self.stacks)?)?)?
+            .checked_add(layer.checked_mul(layers)?)?
             .checked_add(conv(s, s, 1)?)?
-            .checked_add(conv(s, q, 1)?)
+            .checked_add(conv(s, q, 1)?)?
+            .checked_add(control)
     }
 
     /// Whether the genre list still waits for the corpus's labels.
@@ -131,6 +182,8 @@ impl WaveNetConfig {
             ("model.layers_per_stack", self.layers_per_stack, 1),
             ("model.stacks", self.stacks, 1),
             ("model.input_kernel", self.input_kernel, 1),
+            ("model.control_channels", self.control_channels, 1),
+            ("model.control_hop", self.control_hop, 1),
         ];
         for (key, value, min) in positive {
             if value < min {
@@ -192,7 +245,7 @@ impl WaveNetConfig {
                 .with_dilation(d)
                 .init(device)
         };
-        let layers = self
+        let layers: Vec<ResidualLayer> = self
             .dilations()
             .into_iter()
             .map(|d| ResidualLayer {
@@ -203,7 +256,15 @@ impl WaveNetConfig {
                     .then(|| EmbeddingConfig::new(self.genres.len(), 2 * r).init(device)),
             })
             .collect();
+        let controls = (self.controls > 0).then(|| ControlNet {
+            conv: Conv1dConfig::new(self.controls, self.control_channels, CONTROL_KERNEL)
+                .with_padding(PaddingConfig1d::Explicit(1, 1))
+                .init(device),
+            proj: LinearConfig::new(self.control_channels, layers.len() * 2 * r).init(device),
+            hop: self.control_hop,
+        });
         WaveNet {
+            controls,
             embedding: EmbeddingConfig::new(self.classes, r).init(device),
             input: conv(r, r, self.input_kernel, 1),
             layers,
@@ -212,6 +273,70 @@ impl WaveNetConfig {
             classes: self.classes,
         }
     }
+}
+
+/// The control network: a convolution over the control frames, then per residual layer a
+/// projection into both halves of its gate (as r9y9's `ResidualConv1dGLU` adds its 1×1
+/// projection of the conditioning), all layers in one matrix. Its output is constant over a
+/// frame's samples, so the fused stack and the engine add it as a per-frame bias.
+#[derive(Module, Debug)]
+pub struct ControlNet {
+    /// Over frames, centred (`[control_channels, controls, 3]`).
+    pub conv: Conv1d,
+    /// `control_channels` to `layers * 2R`: layer `l`'s gate bias is columns `l*2R..(l+1)*2R`.
+    pub proj: Linear,
+    /// Samples per frame.
+    pub hop: usize,
+}
+
+impl ControlNet {
+    /// Every layer's gate bias per frame.
+    ///
+    /// # Shapes
+    /// - controls: `[batch, frames, controls]`
+    /// - output: `[batch, frames, layers, 2R]`
+    pub fn forward(&self, controls: Tensor<3>, layers: usize) -> Tensor<4> {
+        let h = self.conv.forward(controls.swap_dims(1, 2)); // [batch, channels, frames]
+        let h = relu(h).swap_dims(1, 2); // [batch, frames, channels]
+        let out = self.proj.forward(h); // [batch, frames, layers * 2R]
+        let [b, f, n] = out.dims();
+        out.reshape([b, f, layers, n / layers])
+    }
+
+    /// Values per control frame.
+    pub fn controls(&self) -> usize {
+        self.conv.weight.dims()[1]
+    }
+}
+
+/// What a WaveNet is conditioned on besides its past samples.
+#[derive(Clone, Debug, Default)]
+pub struct Conditioning {
+    /// `[batch]` genre indices (ignored by a model without genres).
+    pub genre: Option<Tensor<1, Int>>,
+    /// `[batch, frames, controls]` control frames, frame `t / hop` for sample `t`, at least
+    /// `ceil(time / hop)` of them (ignored by a model without controls; zeros if missing).
+    pub controls: Option<Tensor<3>>,
+}
+
+impl Conditioning {
+    /// Only a genre.
+    pub fn genre(genre: Option<Tensor<1, Int>>) -> Self {
+        Self {
+            genre,
+            controls: None,
+        }
+    }
+}
+
+/// Per-frame gate biases `[batch, frames, 2R]` repeated over each frame's samples:
+/// `[batch, time, 2R]`.
+fn per_sample(bias: Tensor<3>, hop: usize, time: usize) -> Tensor<3> {
+    let [b, f, c] = bias.dims();
+    bias.unsqueeze_dim::<4>(2) // [batch, frames, 1, 2R]
+        .repeat_dim(2, hop)
+        .reshape([b, f * hop, c])
+        .slice([0..b, 0..time, 0..c])
 }
 
 /// One dilated, gated residual layer.
@@ -228,16 +353,24 @@ pub struct ResidualLayer {
 }
 
 impl ResidualLayer {
-    /// The gated activation of this layer.
+    /// The gated activation of this layer, channels first.
     ///
     /// # Shapes
-    /// - x: `[batch, residual, time]`; genre: `[batch]`
+    /// - x: `[batch, residual, time]`; genre: `[batch]`; frame_bias: `[batch, time, 2R]`
     /// - output: `[batch, residual, time]`
-    fn gate(&self, x: Tensor<3>, genre: Option<&Tensor<1, Int>>) -> Tensor<3> {
+    fn gate(
+        &self,
+        x: Tensor<3>,
+        genre: Option<&Tensor<1, Int>>,
+        frame_bias: Option<Tensor<3>>,
+    ) -> Tensor<3> {
         let mut h = self.dilated.forward(x); // [batch, 2 * residual, time]
         if let (Some(table), Some(ids)) = (&self.genre, genre) {
             let bias = table.forward(ids.clone().unsqueeze_dim(1)); // [batch, 1, 2 * residual]
             h = h + bias.swap_dims(1, 2); // broadcast over time
+        }
+        if let Some(bias) = frame_bias {
+            h = h + bias.swap_dims(1, 2);
         }
         let [_, two_r, _] = h.dims();
         let halves = h.chunk(2, 1);
@@ -250,6 +383,8 @@ impl ResidualLayer {
 /// A WaveNet over mu-law classes.
 #[derive(Module, Debug)]
 pub struct WaveNet {
+    /// The control network of a locally conditioned model.
+    pub controls: Option<ControlNet>,
     /// Class index to residual-channel vector.
     pub embedding: Embedding,
     /// The causal input convolution.
@@ -268,11 +403,10 @@ impl WaveNet {
     /// Logits of the next sample's class at every position.
     ///
     /// # Shapes
-    /// - input: `[batch, time]` class indices
-    /// - genre: `[batch]` genre indices (ignored by an unconditioned model)
+    /// - input: `[batch, time]` class indices; cond: see [`Conditioning`]
     /// - output: `[batch, classes, time]`; `output[.., t]` predicts `input[.., t + 1]`
-    pub fn forward(&self, input: Tensor<2, Int>, genre: Option<Tensor<1, Int>>) -> Tensor<3> {
-        self.forward_channels_last(input, genre).swap_dims(1, 2)
+    pub fn forward(&self, input: Tensor<2, Int>, cond: Conditioning) -> Tensor<3> {
+        self.forward_channels_last(input, cond).swap_dims(1, 2)
     }
 
     /// [`WaveNet::forward`] with the classes last, the layout it computes in: every convolution
@@ -280,14 +414,10 @@ impl WaveNet {
     /// operation where the backend has it ([`crate::device::is_flex`]).
     ///
     /// # Shapes
-    /// - input: `[batch, time]` class indices; genre: `[batch]`
+    /// - input: `[batch, time]` class indices; cond: see [`Conditioning`]
     /// - output: `[batch, time, classes]`
-    pub fn forward_channels_last(
-        &self,
-        input: Tensor<2, Int>,
-        genre: Option<Tensor<1, Int>>,
-    ) -> Tensor<3> {
-        self.forward_channels_last_with(input, genre, true)
+    pub fn forward_channels_last(&self, input: Tensor<2, Int>, cond: Conditioning) -> Tensor<3> {
+        self.forward_channels_last_with(input, cond, true)
     }
 
     /// [`WaveNet::forward_channels_last`], choosing the residual stack: `fuse` uses the fused
@@ -299,10 +429,10 @@ impl WaveNet {
     pub fn forward_channels_last_with(
         &self,
         input: Tensor<2, Int>,
-        genre: Option<Tensor<1, Int>>,
+        cond: Conditioning,
         fuse: bool,
     ) -> Tensor<3> {
-        let skips = self.skips_channels_last(input, genre, fuse);
+        let skips = self.skips_channels_last(input, cond, fuse);
         self.head_channels_last(skips)
     }
 
@@ -312,16 +442,16 @@ impl WaveNet {
     /// [`WaveNet::forward_channels_last_with`] and [`cross_entropy_channels_last`].
     ///
     /// # Shapes
-    /// - input: `[batch, time]` class indices; genre: `[batch]`; target: `[batch, time]`
+    /// - input: `[batch, time]` class indices; cond: see [`Conditioning`]; target: `[batch, time]`
     /// - output: `[1]`
     pub fn loss_channels_last(
         &self,
         input: Tensor<2, Int>,
-        genre: Option<Tensor<1, Int>>,
+        cond: Conditioning,
         target: Tensor<2, Int>,
         fuse: bool,
     ) -> Tensor<1> {
-        let skips = self.skips_channels_last(input, genre, fuse);
+        let skips = self.skips_channels_last(input, cond, fuse);
         if !(fuse && crate::device::is_flex(&skips.device())) {
             return cross_entropy_channels_last(self.head_channels_last(skips), target);
         }
@@ -340,24 +470,49 @@ impl WaveNet {
         )
     }
 
+    /// Every layer's gate bias per control frame, the control network's output over the first
+    /// `ceil(time / hop)` frames (zeros where the caller gave none), or `None` for a model
+    /// without controls.
+    ///
+    /// # Shapes
+    /// - output: `[batch, frames, layers, 2R]`
+    fn control_bias(&self, cond: &Conditioning, batch: usize, time: usize) -> Option<Tensor<4>> {
+        let net = self.controls.as_ref()?;
+        let frames = time.div_ceil(net.hop).max(1);
+        let device = self.embedding.weight.device();
+        let c = match &cond.controls {
+            Some(c) => {
+                let [b, f, n] = c.dims();
+                assert!(
+                    b == batch && f >= frames && n == net.controls(),
+                    "controls are [{b}, {f}, {n}], the model needs [{batch}, >= {frames}, {}]",
+                    net.controls()
+                );
+                c.clone().slice([0..b, 0..frames, 0..n])
+            }
+            None => Tensor::zeros([batch, frames, net.controls()], &device),
+        };
+        Some(net.forward(c, self.layers.len()))
+    }
+
     /// The sum of the residual stack's skip outputs.
     ///
     /// # Shapes
-    /// - input: `[batch, time]` class indices; genre: `[batch]`
+    /// - input: `[batch, time]` class indices; cond: see [`Conditioning`]
     /// - output: `[batch, time, skip]`
     fn skips_channels_last(
         &self,
         input: Tensor<2, Int>,
-        genre: Option<Tensor<1, Int>>,
+        cond: Conditioning,
         fuse: bool,
     ) -> Tensor<3> {
         let x = self.embedding.forward(input); // [batch, time, residual]
         let x = self.input.forward_channels_last(x);
         match self.cycle_length() {
             Some(lps) if fuse && crate::device::is_flex(&x.device()) => {
-                self.stack_fused(x, genre.as_ref(), lps)
+                self.stack_fused(x, &cond, lps)
             }
-            _ => self.stack_composed(x, genre.as_ref()),
+            _ => self.stack_composed(x, &cond),
         }
     }
 
@@ -388,12 +543,13 @@ impl WaveNet {
     }
 
     /// The residual stack as one fused operation: the layers' parameters are stacked into the
-    /// operation's inputs (burn routes their gradients back to each parameter).
+    /// operation's inputs (burn routes their gradients back to each parameter). The genre and
+    /// the controls enter as one gate bias per sequence and frame.
     ///
     /// # Shapes
     /// - x: `[batch, time, residual]`; output: `[batch, time, skip]`
-    fn stack_fused(&self, x: Tensor<3>, genre: Option<&Tensor<1, Int>>, lps: usize) -> Tensor<3> {
-        let [batch, _, r] = x.dims();
+    fn stack_fused(&self, x: Tensor<3>, cond: &Conditioning, lps: usize) -> Tensor<3> {
+        let [batch, time, r] = x.dims();
         let device = x.device();
         let weight = |c: &CausalConv1d| c.conv.weight.val();
         let bias = |c: &CausalConv1d| match &c.conv.bias {
@@ -420,18 +576,29 @@ impl WaveNet {
                 .collect(),
             0,
         );
-        let gate_bias = match genre {
-            Some(ids) if self.conditioned() => Tensor::cat(
-                self.layers
-                    .iter()
-                    .filter_map(|l| l.genre.as_ref())
-                    .map(|t| t.forward(ids.clone().unsqueeze_dim(1))) // [batch, 1, 2 * residual]
-                    .collect(),
-                1,
+        let genre = match &cond.genre {
+            Some(ids) if self.conditioned() => Some(
+                Tensor::cat(
+                    self.layers
+                        .iter()
+                        .filter_map(|l| l.genre.as_ref())
+                        .map(|t| t.forward(ids.clone().unsqueeze_dim(1))) // [batch, 1, 2R]
+                        .collect(),
+                    1,
+                )
+                .unsqueeze_dim::<4>(1), // [batch, 1, layers, 2R]
             ),
-            _ => Tensor::zeros([batch, self.layers.len(), 2 * r], &device),
-        }; // [batch, layers, 2 * residual]
-        stack::wavenet_stack(x, dilated, dilated_bias, out, out_bias, gate_bias, lps)
+            _ => None,
+        };
+        let (gate_bias, hop) = match (genre, self.control_bias(cond, batch, time)) {
+            (g, Some(c)) => (g.map_or(c.clone(), |g| c + g), self.control_hop()),
+            (Some(g), None) => (g, time),
+            (None, None) => (
+                Tensor::zeros([batch, 1, self.layers.len(), 2 * r], &device),
+                time,
+            ),
+        }; // [batch, frames, layers, 2R]
+        stack::wavenet_stack(x, dilated, dilated_bias, out, out_bias, gate_bias, lps, hop)
     }
 
     /// The residual stack composed of burn ops, channels last, for backends without the fused
@@ -439,12 +606,17 @@ impl WaveNet {
     ///
     /// # Shapes
     /// - x: `[batch, time, residual]`; output: `[batch, time, skip]`
-    fn stack_composed(&self, mut x: Tensor<3>, genre: Option<&Tensor<1, Int>>) -> Tensor<3> {
+    fn stack_composed(&self, mut x: Tensor<3>, cond: &Conditioning) -> Tensor<3> {
+        let [batch, time, _] = x.dims();
+        let control = self.control_bias(cond, batch, time);
         let mut skips: Option<Tensor<3>> = None;
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
             let mut h = layer.dilated.forward_channels_last(x.clone()); // [batch, time, 2R]
-            if let (Some(table), Some(ids)) = (&layer.genre, genre) {
+            if let (Some(table), Some(ids)) = (&layer.genre, &cond.genre) {
                 h = h + table.forward(ids.clone().unsqueeze_dim(1)); // broadcast over time
+            }
+            if let Some(c) = &control {
+                h = h + self.layer_bias(c, l, time);
             }
             let [b, t, two_r] = h.dims();
             let r = two_r / 2;
@@ -461,21 +633,43 @@ impl WaveNet {
         skips.expect("a WaveNet has at least one layer")
     }
 
+    /// Layer `l`'s control gate bias for every sample.
+    ///
+    /// # Shapes
+    /// - control: `[batch, frames, layers, 2R]`; output: `[batch, time, 2R]`
+    fn layer_bias(&self, control: &Tensor<4>, l: usize, time: usize) -> Tensor<3> {
+        let [b, f, _, two_r] = control.dims();
+        let c = control
+            .clone()
+            .slice([0..b, 0..f, l..l + 1, 0..two_r])
+            .reshape([b, f, two_r]);
+        per_sample(c, self.control_hop(), time)
+    }
+
+    /// Samples per control frame (that of a model without controls is never used).
+    pub fn control_hop(&self) -> usize {
+        self.controls.as_ref().map_or(1, |c| c.hop)
+    }
+
+    /// Values per control frame (0: the model takes no controls).
+    pub fn control_dims(&self) -> usize {
+        self.controls.as_ref().map_or(0, ControlNet::controls)
+    }
+
     /// The straightforward composition of the convolution modules, channels first: the oracle
     /// the fast paths are tested against.
     ///
     /// # Shapes
     /// - as [`WaveNet::forward`]
-    pub fn forward_reference(
-        &self,
-        input: Tensor<2, Int>,
-        genre: Option<Tensor<1, Int>>,
-    ) -> Tensor<3> {
+    pub fn forward_reference(&self, input: Tensor<2, Int>, cond: Conditioning) -> Tensor<3> {
+        let [batch, time] = input.dims();
+        let control = self.control_bias(&cond, batch, time);
         let x = self.embedding.forward(input).swap_dims(1, 2); // [batch, residual, time]
         let mut x = self.input.forward(x);
         let mut skips: Option<Tensor<3>> = None;
-        for layer in &self.layers {
-            let a = layer.gate(x.clone(), genre.as_ref());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let bias = control.as_ref().map(|c| self.layer_bias(c, l, time));
+            let a = layer.gate(x.clone(), cond.genre.as_ref(), bias);
             let s = layer.skip.forward(a.clone()); // [batch, skip, time]
             skips = Some(match skips {
                 Some(sum) => sum + s,
@@ -486,6 +680,60 @@ impl WaveNet {
         let skips = skips.expect("a WaveNet has at least one layer");
         let h = relu(self.head_hidden.forward(relu(skips)));
         self.head_out.forward(h)
+    }
+
+    /// This model with the weights of `from` wherever the two share a part (embedding, input,
+    /// residual layers, head), and a control network that starts silent: its projection is
+    /// zeroed, so the warm-started model first plays exactly as `from` did, and training grows
+    /// the controls in from there (ControlNet's zero convolution). Genre tables stay as built.
+    /// The error says which size differs.
+    pub fn warm_start(mut self, from: WaveNet) -> Result<WaveNet, String> {
+        let sizes = |m: &WaveNet| {
+            (
+                m.classes,
+                m.input.dims(),
+                m.layers.len(),
+                m.head_hidden.dims(),
+                m.layers
+                    .iter()
+                    .map(|l| l.dilated.conv.dilation)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        if sizes(&self) != sizes(&from) {
+            return Err(format!(
+                "the model to start from has another shape (classes, input, layers, head, \
+                 dilations: {:?}, here {:?})",
+                sizes(&from),
+                sizes(&self)
+            ));
+        }
+        // Each part loads the other's values into its own parameters (their ids and device
+        // stay this model's).
+        self.embedding = self.embedding.load_record(from.embedding.into_record());
+        self.input = self.input.load_record(from.input.into_record());
+        self.head_hidden = self.head_hidden.load_record(from.head_hidden.into_record());
+        self.head_out = self.head_out.load_record(from.head_out.into_record());
+        self.layers = self
+            .layers
+            .into_iter()
+            .zip(from.layers)
+            .map(|(mut l, f)| {
+                l.dilated = l.dilated.load_record(f.dilated.into_record());
+                l.residual = l.residual.load_record(f.residual.into_record());
+                l.skip = l.skip.load_record(f.skip.into_record());
+                l
+            })
+            .collect();
+        if let Some(net) = self.controls.take() {
+            let weight = net.proj.weight.val().zeros_like();
+            let bias = net.proj.bias.as_ref().map(|b| b.val().zeros_like());
+            let mut proj = net.proj;
+            proj.weight = burn::module::Param::from_tensor(weight);
+            proj.bias = bias.map(burn::module::Param::from_tensor);
+            self.controls = Some(ControlNet { proj, ..net });
+        }
+        Ok(self)
     }
 
     /// Whether the model takes a genre.

@@ -54,6 +54,9 @@ pub struct StackShape {
     pub layers: usize,
     /// Layers per dilation cycle: layer `l` has dilation `2^(l % layers_per_stack)`.
     pub layers_per_stack: usize,
+    /// Samples per frame of the gate bias: sample `t` of a sequence takes frame `t / hop`
+    /// (local conditioning; `hop >= time` is one bias for the whole sequence).
+    pub hop: usize,
 }
 
 impl StackShape {
@@ -64,6 +67,11 @@ impl StackShape {
 
     fn rows(&self) -> usize {
         self.batch * self.time
+    }
+
+    /// Frames of the gate bias per sequence.
+    pub fn frames(&self) -> usize {
+        self.time.div_ceil(self.hop).max(1)
     }
 }
 
@@ -78,7 +86,8 @@ pub struct StackWeights<'a> {
     pub out: &'a [f32],
     /// `[layer][R + S]`: their biases.
     pub out_bias: &'a [f32],
-    /// `[batch][layer][2R]`: a per-sequence bias inside the gate (genre conditioning).
+    /// `[batch][frame][layer][2R]`: a bias inside the gate per sequence and frame (genre and
+    /// control conditioning).
     pub gate_bias: &'a [f32],
 }
 
@@ -95,7 +104,7 @@ pub struct StackGrads {
     pub out: Vec<f32>,
     /// `[layer][R + S]`.
     pub out_bias: Vec<f32>,
-    /// `[batch][layer][2R]`.
+    /// `[batch][frame][layer][2R]`.
     pub gate_bias: Vec<f32>,
 }
 
@@ -378,7 +387,7 @@ fn gate_backward(pre: &[f32], ga: &[f32], r: usize, gh: &mut [f32], a: &mut [f32
     )
 }
 
-/// Per `[batch][layer]`, the bias added to the pre-activation: dilated bias + gate bias.
+/// Per `[batch][frame][layer]`, the bias added to the pre-activation: dilated bias + gate bias.
 fn pre_biases(shape: &StackShape, w: &StackWeights) -> Vec<f32> {
     let two_r = 2 * shape.residual;
     let mut out = w.gate_bias.to_vec();
@@ -404,7 +413,7 @@ fn layer_forward(
     skip: &mut [f32],
 ) {
     let (t_len, r, s, d) = (shape.time, shape.residual, shape.skip, shape.dilation(l));
-    let two_r = 2 * r;
+    let (two_r, frames, hop) = (2 * r, shape.frames(), shape.hop);
     let wd = &w.dilated[l * two_r * r * TAPS..][..two_r * r * TAPS];
     let wo = &w.out[l * (r + s) * r..][..(r + s) * r];
     let bo = &w.out_bias[l * (r + s)..][..r + s];
@@ -432,7 +441,10 @@ fn layer_forward(
         .enumerate()
         .for_each(|(b, ((pre_b, next_b), skip_b))| {
             let x_b = &x[b * t_len * r..][..t_len * r];
-            let bias = &biases[(b * shape.layers + l) * two_r..][..two_r];
+            let bias = |t: usize| {
+                let f = (b * frames + t / hop) * shape.layers + l;
+                &biases[f * two_r..][..two_r]
+            };
             pre_b
                 .par_chunks_mut(TILE * two_r)
                 .zip(next_b.par_chunks_mut(TILE * r))
@@ -441,8 +453,8 @@ fn layer_forward(
                 .for_each_init(Vec::new, |a, (j, ((pre_t, next_t), skip_o))| {
                     let n = pre_t.len() / two_r;
                     let (t0, t1) = (j * TILE, j * TILE + n);
-                    for row in pre_t.chunks_exact_mut(two_r) {
-                        row.copy_from_slice(bias);
+                    for (i, row) in pre_t.chunks_exact_mut(two_r).enumerate() {
+                        row.copy_from_slice(bias(t0 + i));
                     }
                     let x_t = View::rows(&x_b[t0 * r..t1 * r], r);
                     matmul((n, two_r, r), pre_t, (two_r, 1), true, x_t, tap(1));
@@ -483,7 +495,12 @@ pub fn forward(
     assert_eq!(w.dilated_bias.len(), shape.layers * 2 * r);
     assert_eq!(w.out.len(), shape.layers * (r + s) * r);
     assert_eq!(w.out_bias.len(), shape.layers * (r + s));
-    assert_eq!(w.gate_bias.len(), shape.batch * shape.layers * 2 * r);
+    assert!(shape.hop >= 1, "a gate-bias frame of zero samples");
+    assert_eq!(
+        w.gate_bias.len(),
+        shape.batch * shape.frames() * shape.layers * 2 * r,
+        "gate bias is not [batch][frame][layer][2R]"
+    );
     let biases = pre_biases(shape, w);
     let mut skip = vec![0.0f32; rows * s];
     let mut inputs: Vec<Vec<f32>> = Vec::new();
@@ -536,7 +553,7 @@ pub fn backward(saved: &StackSaved, gskip: &[f32]) -> StackGrads {
         dilated_bias: vec![0.0; layers * two_r],
         out: vec![0.0; layers * (r + s) * r],
         out_bias: vec![0.0; layers * (r + s)],
-        gate_bias: vec![0.0; shape.batch * layers * two_r],
+        gate_bias: vec![0.0; shape.batch * shape.frames() * layers * two_r],
     };
     let mut gskip_sum = vec![0.0f32; s];
     add_column_sums(gskip, s, &mut gskip_sum);
@@ -589,13 +606,17 @@ pub fn backward(saved: &StackSaved, gskip: &[f32]) -> StackGrads {
                 let part = transposed_product(n, two_r, gh_b, r, x_b);
                 g_lag.iter_mut().zip(&part).for_each(|(o, v)| *o += v);
             }
-            let mut sums = vec![0.0f32; two_r];
-            add_column_sums(&gh[b * t_len * two_r..][..t_len * two_r], two_r, &mut sums);
-            g.gate_bias[(b * layers + l) * two_r..][..two_r].copy_from_slice(&sums);
-            g.dilated_bias[l * two_r..][..two_r]
-                .iter_mut()
-                .zip(&sums)
-                .for_each(|(o, v)| *o += v);
+            let gh_b = &gh[b * t_len * two_r..][..t_len * two_r];
+            for (f, part) in gh_b.chunks(shape.hop * two_r).enumerate() {
+                let mut sums = vec![0.0f32; two_r];
+                add_column_sums(part, two_r, &mut sums);
+                let at = ((b * shape.frames() + f) * layers + l) * two_r;
+                g.gate_bias[at..][..two_r].copy_from_slice(&sums);
+                g.dilated_bias[l * two_r..][..two_r]
+                    .iter_mut()
+                    .zip(&sums)
+                    .for_each(|(o, v)| *o += v);
+            }
         }
         let g_wd = &mut g.dilated[l * two_r * r * TAPS..][..two_r * r * TAPS];
         for (oi, (now, lag)) in g_now.iter().zip(&g_lag).enumerate() {
@@ -650,8 +671,10 @@ pub trait WaveNetStackBackend: Backend {
     /// - input: `[batch, time, R]` (channels last)
     /// - dilated: `[layers, 2R, R, 2]`; dilated_bias: `[layers, 2R]`
     /// - out: `[layers, R + S, R]` (residual rows, then skip rows); out_bias: `[layers, R + S]`
-    /// - gate_bias: `[batch, layers, 2R]`
+    /// - gate_bias: `[batch, frames, layers, 2R]`, frame `t / hop` for sample `t`, with
+    ///   `frames = ceil(time / hop)`
     /// - output: `[batch, time, S]`
+    #[allow(clippy::too_many_arguments)] // the operation's tensors and its two sizes
     fn wavenet_stack(
         input: FloatTensor<Self>,
         dilated: FloatTensor<Self>,
@@ -660,18 +683,21 @@ pub trait WaveNetStackBackend: Backend {
         out_bias: FloatTensor<Self>,
         gate_bias: FloatTensor<Self>,
         layers_per_stack: usize,
+        hop: usize,
     ) -> FloatTensor<Self>;
 }
 
 /// The fused residual stack, differentiable; see [`WaveNetStackBackend`] for the shapes.
+#[allow(clippy::too_many_arguments)] // the operation's tensors and its two sizes
 pub fn wavenet_stack(
     input: Tensor<3>,
     dilated: Tensor<4>,
     dilated_bias: Tensor<2>,
     out: Tensor<3>,
     out_bias: Tensor<2>,
-    gate_bias: Tensor<3>,
+    gate_bias: Tensor<4>,
     layers_per_stack: usize,
+    hop: usize,
 ) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as WaveNetStackBackend>::wavenet_stack(
         input.into_dispatch(),
@@ -681,12 +707,17 @@ pub fn wavenet_stack(
         out_bias.into_dispatch(),
         gate_bias.into_dispatch(),
         layers_per_stack,
+        hop,
     ))
 }
 
 /// The shape of a call on Flex tensors, checked.
-fn shape_of(input: &FlexTensor, dilated: &FlexTensor, out: &FlexTensor, lps: usize) -> StackShape {
-    let (x, wd, wo) = (dims(input), dims(dilated), dims(out));
+fn shape_of(
+    [input, dilated, out, gate_bias]: [&FlexTensor; 4],
+    lps: usize,
+    hop: usize,
+) -> StackShape {
+    let (x, wd, wo, gb) = (dims(input), dims(dilated), dims(out), dims(gate_bias));
     assert_eq!(x.len(), 3, "the stack's input is [batch, time, R]");
     assert_eq!(wd.len(), 4, "dilated kernels are [layers, 2R, R, 2]");
     let (r, layers) = (x[2], wd[0]);
@@ -697,23 +728,30 @@ fn shape_of(input: &FlexTensor, dilated: &FlexTensor, out: &FlexTensor, lps: usi
     );
     assert!(wo.len() == 3 && wo[0] == layers && wo[2] == r && wo[1] > r);
     assert!(lps >= 1, "zero layers per stack");
-    StackShape {
+    let shape = StackShape {
         batch: x[0],
         time: x[1],
         residual: r,
         skip: wo[1] - r,
         layers,
         layers_per_stack: lps,
-    }
+        hop: hop.max(1),
+    };
+    assert_eq!(
+        gb[..],
+        [shape.batch, shape.frames(), layers, 2 * r],
+        "gate bias is not [batch, frames, layers, 2R] for hop {hop}"
+    );
+    shape
 }
 
 /// Run the host forward on Flex tensors.
 fn forward_flex(
     [input, dilated, dilated_bias, out, out_bias, gate_bias]: [&FlexTensor; 6],
-    lps: usize,
+    (lps, hop): (usize, usize),
     keep: bool,
 ) -> (FlexTensor, Option<StackSaved>) {
-    let shape = shape_of(input, dilated, out, lps);
+    let shape = shape_of([input, dilated, out, gate_bias], lps, hop);
     let (wd, bd, wo, bo, gb) = (
         values(dilated),
         values(dilated_bias),
@@ -733,6 +771,7 @@ fn forward_flex(
 }
 
 impl WaveNetStackBackend for Flex {
+    #[allow(clippy::too_many_arguments)] // the operation's tensors and its two sizes
     fn wavenet_stack(
         input: FlexTensor,
         dilated: FlexTensor,
@@ -741,9 +780,10 @@ impl WaveNetStackBackend for Flex {
         out_bias: FlexTensor,
         gate_bias: FlexTensor,
         layers_per_stack: usize,
+        hop: usize,
     ) -> FlexTensor {
         let args = [&input, &dilated, &dilated_bias, &out, &out_bias, &gate_bias];
-        forward_flex(args, layers_per_stack, false).0
+        forward_flex(args, (layers_per_stack, hop), false).0
     }
 }
 
@@ -765,7 +805,7 @@ impl Backward<Flex, 6> for StackBackward {
             (g.dilated_bias, vec![l, 2 * r]),
             (g.out, vec![l, r + s, r]),
             (g.out_bias, vec![l, r + s]),
-            (g.gate_bias, vec![b, l, 2 * r]),
+            (g.gate_bias, vec![b, sh.frames(), l, 2 * r]),
         ];
         for (node, (data, shape)) in ops.parents.into_iter().zip(parts) {
             if let Some(node) = node {
@@ -776,6 +816,7 @@ impl Backward<Flex, 6> for StackBackward {
 }
 
 impl<C: CheckpointStrategy> WaveNetStackBackend for Autodiff<Flex, C> {
+    #[allow(clippy::too_many_arguments)] // the operation's tensors and its two sizes
     fn wavenet_stack(
         input: FloatTensor<Self>,
         dilated: FloatTensor<Self>,
@@ -784,6 +825,7 @@ impl<C: CheckpointStrategy> WaveNetStackBackend for Autodiff<Flex, C> {
         out_bias: FloatTensor<Self>,
         gate_bias: FloatTensor<Self>,
         layers_per_stack: usize,
+        hop: usize,
     ) -> FloatTensor<Self> {
         let nodes = [
             input.node(),
@@ -806,10 +848,12 @@ impl<C: CheckpointStrategy> WaveNetStackBackend for Autodiff<Flex, C> {
         ];
         match StackBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (y, saved) = forward_flex(args, layers_per_stack, true);
+                let (y, saved) = forward_flex(args, (layers_per_stack, hop), true);
                 prep.finish(Arc::new(saved.expect("asked to keep")), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward_flex(args, layers_per_stack, false).0),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward_flex(args, (layers_per_stack, hop), false).0)
+            }
         }
     }
 }
@@ -841,6 +885,7 @@ mod tests {
             skip: 6,
             layers: 3,
             layers_per_stack: 3,
+            hop: 64,
         };
         let (r, s, l) = (4, 6, 3);
         let w = [
@@ -848,7 +893,7 @@ mod tests {
             noise(l * 2 * r, 2),
             noise(l * (r + s) * r, 3),
             noise(l * (r + s), 4),
-            noise(shape.batch * l * 2 * r, 5),
+            noise(shape.batch * shape.frames() * l * 2 * r, 5),
         ];
         let weights = StackWeights {
             dilated: &w[0],
@@ -862,7 +907,7 @@ mod tests {
         let run = || {
             let (y, saved) = forward(&shape, &x, &weights, true);
             let grads = backward(&saved.expect("kept"), &g);
-            (y, grads.dilated, grads.out, grads.input)
+            (y, grads.dilated, grads.out, grads.input, grads.gate_bias)
         };
         let first = run();
         for _ in 0..3 {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The tempo-and-chords check of a model with controls (issue 14's "must reach"): 30-s clips at
+# 70, 85 and 100 BPM with three sampler seeds each, for "Dm7 G7 Cmaj7 Am7" and the same five
+# semitones up, measured by `lofigen eval` against the lofi reference (tempo, beat strength,
+# beat F, chord agreement, spectrum and MFCC distances). Raw 8 kHz model output, so that the
+# effects chain's crackle does not enter the beat measures.
+#   bash scripts/eval-controls.sh OUT_DIR [--run RUN]      (default: the bundled model)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:?usage: eval-controls.sh OUT_DIR [--run RUN]}"
+shift
+model=("$@")
+bin=target/release/lofigen
+reference="${LOFIGEN_REFERENCE:-../shared/data/lofi}"
+mkdir -p "$out"
+for key in "Dm7 G7 Cmaj7 Am7" "Gm7 C7 Fmaj7 Dm7"; do
+  tag="${key%% *}"
+  for bpm in 70 85 100; do
+    files=()
+    for seed in 1 2 3; do
+      f="$out/$tag-$bpm-seed$seed.wav"
+      "$bin" lofi "${model[@]}" --bpm "$bpm" --chords "$key" --seed "$seed" --seconds 30 \
+        --rate 8000 --fx none --out "$f" > /dev/null
+      files+=("$f")
+    done
+    "$bin" eval "${files[@]}" --reference "$reference" --bpm "$bpm" --chords "$key" \
+      --out "$out/eval-$tag-$bpm" | sed -n '1,5p'
+  done
+done
