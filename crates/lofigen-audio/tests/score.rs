@@ -572,3 +572,39 @@ fn a_style_fits_analysed_audio() {
     let c = style.suggest(1);
     assert_eq!(c.chords.len(), 4);
 }
+
+/// A drummer who plays every other kick 24 ms late: the score of the audio draws each late kick
+/// where it is heard (within a frame), not on the grid, so that training frames point at the
+/// hits themselves.
+#[test]
+fn training_frames_put_each_hit_where_it_is_heard() {
+    let (bpm, seconds) = (90.0, 24.0);
+    let beat = 60.0 / bpm;
+    let mut x = vec![0.0f32; (seconds * f64::from(SR)) as usize];
+    let late = 0.024;
+    let mut hits = Vec::new();
+    for b in 0..((seconds - 1.0) / beat) as usize {
+        let t = 0.5 + b as f64 * beat + if b % 2 == 1 { late } else { 0.0 };
+        mix(&mut x, t, &kick());
+        hits.push((t, b % 2 == 1));
+    }
+    let score = Score::from_clip(&Clip::new(x, SR)).unwrap();
+    let frames = render(&score);
+    let low = 0; // the low band's envelope
+    let (mut on_hit, mut counted) = (0, 0);
+    for &(t, is_late) in hits.iter().skip(2).take(hits.len() - 4) {
+        if !is_late {
+            continue;
+        }
+        counted += 1;
+        let peak = peak_time(&frames, low, t - 0.06, t + 0.06);
+        if (peak - t).abs() <= 1.0 / FPS {
+            on_hit += 1;
+        }
+    }
+    assert!(counted >= 8, "vacuous: {counted} late kicks");
+    assert!(
+        on_hit * 10 >= counted * 8,
+        "only {on_hit} of {counted} late kicks peak within a frame of where they are heard"
+    );
+}

@@ -161,6 +161,10 @@ pub struct Score {
     swing: Vec<f32>,
     /// Strength per band of each step, `STEPS_PER_BEAT` per beat.
     steps: Vec<[f32; BANDS]>,
+    /// Per step, where its onset was heard relative to the grid, in beats (0 for a score from
+    /// controls): training frames put each hit where it is in the audio, not where the grid
+    /// says, so that the model learns to play exactly where its controls point.
+    nudge: Vec<f32>,
     harmony: Vec<Mark<Option<Chord>>>,
     loudness: Vec<Mark<f32>>,
     duration_s: f64,
@@ -190,6 +194,23 @@ fn peak_near(env: &[f32], fps: f64, t: f64, half_width_s: f64) -> f32 {
         .map_or(0.0, |s| s.iter().copied().fold(0.0, f32::max))
 }
 
+/// How long after a hit the onset envelope (and so the beat tracker) peaks, seconds: measured
+/// on synthetic kicks (`training_frames_put_each_hit_where_it_is_heard`), about the envelope's
+/// differencing lag.
+pub const ONSET_LATENCY_S: f64 = analysis::onset::ONSET_LAG_SECONDS;
+
+/// The time of the strongest frame of `env` within `half_width_s` of `t` that is a real peak
+/// (above a tenth of the envelope's largest value), or `None`.
+fn peak_frame_near(env: &[f32], fps: f64, t: f64, half_width_s: f64) -> Option<f64> {
+    let lo = ((t - half_width_s) * fps).ceil().max(0.0) as usize;
+    let hi = (((t + half_width_s) * fps).floor().max(0.0) as usize + 1).min(env.len());
+    let floor = 0.1 * env.iter().copied().fold(0.0, f32::max);
+    (lo..hi)
+        .filter(|&k| env[k] > floor && env[k] > 0.0)
+        .max_by(|&a, &b| env[a].total_cmp(&env[b]))
+        .map(|k| k as f64 / fps)
+}
+
 impl Score {
     /// An empty score (no beats yet) for bars to be appended to.
     fn empty(duration_s: f64) -> Self {
@@ -198,6 +219,7 @@ impl Score {
             downbeat: 0,
             swing: Vec::new(),
             steps: Vec::new(),
+            nudge: Vec::new(),
             harmony: Vec::new(),
             loudness: Vec::new(),
             duration_s,
@@ -232,11 +254,16 @@ impl Score {
             .first()
             .and_then(|d| a.beats.iter().position(|b| b == d))
             .map_or(0, |p| p % BEATS_PER_BAR);
+        // The onset envelope peaks a lag after a hit (it differences levels over
+        // `ONSET_LAG_SECONDS`), and the beats follow it: the score moves both back, so that its
+        // frames rise where the audio's hits begin, which a causal model must know ahead.
+        let latency = ONSET_LATENCY_S;
         let mut score = Score {
-            beats: a.beats.clone(),
+            beats: a.beats.iter().map(|b| b - latency).collect(),
             downbeat,
             swing: vec![0.0; n],
             steps: vec![[0.0; BANDS]; n * STEPS_PER_BEAT],
+            nudge: vec![0.0; n * STEPS_PER_BEAT],
             harmony: Vec::with_capacity(n),
             loudness: Vec::with_capacity(n),
             duration_s: a.duration_s,
@@ -246,7 +273,7 @@ impl Score {
         let (env, fps) = (&a.onsets, a.onsets.frame_rate);
 
         // Swing: onset strength at the delayed off 16ths, sampled within a frame.
-        let near = |t: f64| peak_near(&env.all, fps, t, 0.5 / fps);
+        let near = |t: f64| peak_near(&env.all, fps, t + latency, 0.5 / fps);
         let on: f32 = (0..n)
             .flat_map(|i| [0.0, 0.5].map(|f| near(score.time_in_beat(i, f))))
             .sum();
@@ -274,12 +301,26 @@ impl Score {
         };
         score.swing.fill(swing);
 
+        // Nudges: each step moves to the strongest onset frame within the step window, if
+        // there is one, so that its frames say where the hit is (within a frame).
+        for i in 0..n.saturating_sub(1) {
+            let ibi = score.beats[i + 1] - score.beats[i];
+            for j in 0..STEPS_PER_BEAT {
+                let t = score.step_time(i, j);
+                if let Some(at) = peak_frame_near(&env.all, fps, t + latency, STEP_WINDOW_S) {
+                    score.nudge[i * STEPS_PER_BEAT + j] = ((at - latency - t) / ibi) as f32;
+                }
+            }
+        }
+
         // Step strengths per band, normalised per track.
         for (b, band) in [&env.low, &env.mid, &env.high].into_iter().enumerate() {
             for i in 0..n {
                 for j in 0..STEPS_PER_BEAT {
-                    let t = score.step_time(i, j);
-                    score.steps[i * STEPS_PER_BEAT + j][b] = peak_near(band, fps, t, STEP_WINDOW_S);
+                    // Around the grid time: the nudge moved only where the hit is drawn.
+                    let t = score.time_in_beat(i, score.grid_fraction(i, j));
+                    score.steps[i * STEPS_PER_BEAT + j][b] =
+                        peak_near(band, fps, t + latency, STEP_WINDOW_S);
                 }
             }
             let mut all: Vec<f64> = score.steps.iter().map(|s| f64::from(s[b])).collect();
@@ -345,6 +386,8 @@ impl Score {
             .extend(std::iter::repeat_n(controls.swing, BEATS_PER_BAR));
         self.steps
             .extend_from_slice(controls.groove.bar(bar as usize % controls.groove.bars()));
+        self.nudge
+            .extend(std::iter::repeat_n(0.0, BEATS_PER_BAR * STEPS_PER_BEAT));
         self.harmony.push(Mark {
             time_s: start_s,
             value: (!controls.chords.is_empty())
@@ -409,8 +452,18 @@ impl Score {
     }
 
     fn step_time(&self, i: usize, j: usize) -> f64 {
+        let nudge = self
+            .nudge
+            .get(i * STEPS_PER_BEAT + j)
+            .copied()
+            .unwrap_or(0.0);
+        self.time_in_beat(i, self.grid_fraction(i, j) + f64::from(nudge))
+    }
+
+    /// Where step `j` of beat `i` sits on the (swung) grid, as a fraction of the beat.
+    fn grid_fraction(&self, i: usize, j: usize) -> f64 {
         let late = if j % 2 == 1 { self.swing[i] } else { 0.0 };
-        self.time_in_beat(i, (j as f64 + f64::from(late)) / STEPS_PER_BEAT as f64)
+        (j as f64 + f64::from(late)) / STEPS_PER_BEAT as f64
     }
 
     /// Where `t` falls: the beat index (negative before the first beat) and the fraction of it.
@@ -599,6 +652,7 @@ impl Score {
         self.beats.drain(..beats);
         self.swing.drain(..beats);
         self.steps.drain(..beats * STEPS_PER_BEAT);
+        self.nudge.drain(..beats * STEPS_PER_BEAT);
         // Keep the mark in force at the cut.
         let keep = |marks: usize| marks.saturating_sub(1);
         let h = keep(self.harmony.partition_point(|m| m.time_s <= cut));
@@ -616,6 +670,7 @@ impl Score {
         self.beats.truncate(beats);
         self.swing.truncate(beats);
         self.steps.truncate(beats * STEPS_PER_BEAT);
+        self.nudge.truncate(beats * STEPS_PER_BEAT);
         self.harmony.retain(|m| m.time_s < cut);
         self.loudness.retain(|m| m.time_s < cut);
     }
