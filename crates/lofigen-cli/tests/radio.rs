@@ -567,7 +567,7 @@ fn a_browser_plays_the_page_and_its_analyser_hears_sound() {
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--window-size=860,900", "--autoplay-policy=no-user-gesture-required"]
+                         "--window-size=860,1000", "--autoplay-policy=no-user-gesture-required"]
             }
         }}}),
     );
@@ -612,6 +612,8 @@ fn a_browser_plays_the_page_and_its_analyser_hears_sound() {
     let now_playing = run("return document.getElementById('now-playing').textContent;");
     let listeners = radio.status()["listeners"].clone();
     if let Ok(path) = std::env::var("LOFIGEN_RADIO_SCREENSHOT") {
+        // A canvas full of spectrogram for the README's picture.
+        std::thread::sleep(Duration::from_secs(6));
         use base64_png::decode;
         let png = webdriver(
             &c,
