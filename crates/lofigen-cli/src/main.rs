@@ -31,6 +31,9 @@ enum Command {
     /// Lofi out of the box: the model that ships with lofigen (or a run of yours) into a WAV
     /// file, or as an endless WAV stream on stdout (`lofigen lofi --out - | aplay`).
     Lofi(cmd::lofi::LofiArgs),
+    /// Endless lofi over HTTP: a page to listen in a browser, /stream.mp3 and /stream.wav for
+    /// any number of listeners, /control, /status and /metrics.
+    Radio(cmd::radio::RadioArgs),
     /// Overlay the loss curves of one or more runs in one PNG.
     Plot(cmd::plot::PlotArgs),
     /// Measure generated audio against real reference audio (table, JSON, spectrogram PNGs).
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => cmd::train::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Lofi(a) => cmd::lofi::run(a),
+        Command::Radio(a) => cmd::radio::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),

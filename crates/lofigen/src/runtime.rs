@@ -314,7 +314,7 @@ impl Generator {
                 opts.sampling.seed,
             )?)
         };
-        Ok(Render::new(self.stream(opts)?, chain))
+        Ok(Render::new(self.stream(opts)?, chain, opts.sampling.seed))
     }
 
     /// `seconds` of audio (the same samples as reading [`Self::stream`] for that long).
@@ -373,10 +373,12 @@ pub struct Render {
     /// Whether generation is timed (see [`Render::set_profiling`]).
     profiling: bool,
     generate_time: Duration,
+    /// Seed of the chain's noises, for a chain built by [`Render::set_fx`].
+    seed: u64,
 }
 
 impl Render {
-    fn new(stream: AudioStream, chain: Option<FxChain>) -> Self {
+    fn new(stream: AudioStream, chain: Option<FxChain>, seed: u64) -> Self {
         // One block's output plus the chain's held-back frames: what one step can release.
         let ready = match &chain {
             Some(c) => {
@@ -394,6 +396,7 @@ impl Render {
             pos: 0,
             profiling: false,
             generate_time: Duration::ZERO,
+            seed,
         }
     }
 
@@ -417,6 +420,31 @@ impl Render {
     /// Whether this is the model's raw stream (no effects, 8 kHz mono).
     pub fn is_raw(&self) -> bool {
         self.chain.is_none()
+    }
+
+    /// Switches the effects to `fx` from the next block on, continuing the same stream (a radio
+    /// changing its sound while it plays). The old chain is flushed first, so no frame is lost
+    /// or repeated: the output stays in time; its reverb and wow restart, which may click. The
+    /// rate and channels stay; the raw stream (no chain) cannot take effects, and settings that
+    /// cannot run at this rate are refused, leaving the old chain playing.
+    pub fn set_fx(&mut self, fx: FxSettings) -> Result<()> {
+        let Some(chain) = &mut self.chain else {
+            return Err(Error::Config {
+                path: "fx".into(),
+                problem: "the raw 8 kHz stream has no effects chain to change; render with \
+                          effects or at another rate"
+                    .into(),
+            });
+        };
+        let fresh = FxChain::new(fx, SAMPLE_RATE_HZ, chain.out_rate(), self.seed)?;
+        // Unread frames first, then the old chain's tail: what it still owed for the samples
+        // it was given.
+        self.ready.drain(..self.pos);
+        self.pos = 0;
+        chain.flush(&mut self.ready);
+        *chain = fresh;
+        chain.set_profiling(self.profiling);
+        Ok(())
     }
 
     /// `seconds` as a number of frames at the output rate, refusing what is not a positive,

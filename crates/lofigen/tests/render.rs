@@ -119,3 +119,67 @@ fn impossible_effects_are_errors_that_say_why() {
     let e = g.render(&bad).err().unwrap();
     assert!(e.to_string().contains("width"), "{e}");
 }
+
+/// Pearson correlation of two equally long series.
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (
+        a.iter().map(|&x| f64::from(x)).sum::<f64>() / n,
+        b.iter().map(|&x| f64::from(x)).sum::<f64>() / n,
+    );
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt()
+}
+
+#[test]
+fn switching_effects_mid_stream_keeps_the_stream_in_time() {
+    let g = Generator::bundled().unwrap();
+    let o = opts(FxPreset::None, 44_100, 5);
+    // Half a second, a switch (to the same plain chain), half a second more: after the new
+    // chain settles, it is the unswitched render, in time (a frame's shift would show).
+    let n = 44_100;
+    let whole = read(&g, &o, 2 * n, n);
+    let mut render = g.render(&o).unwrap();
+    let mut switched = vec![0.0; 2 * n];
+    render.fill(&mut switched[..n]);
+    render.set_fx(FxPreset::None.settings()).unwrap();
+    render.fill(&mut switched[n..]);
+    let settled = n + 4410..2 * n;
+    let r = correlation(&whole[settled.clone()], &switched[settled]);
+    assert!(r > 0.999, "correlation after the switch {r}");
+
+    // To `none` from `lofi`: the width is gone (left equals right) once the new chain plays.
+    let mut render = g.render(&opts(FxPreset::Lofi, 44_100, 5)).unwrap();
+    let mut before = vec![0.0; n];
+    render.fill(&mut before);
+    assert!(
+        before.chunks_exact(2).any(|f| f[0] != f[1]),
+        "lofi is stereo"
+    );
+    render.set_fx(FxPreset::None.settings()).unwrap();
+    let mut after = vec![0.0; n];
+    render.fill(&mut after);
+    // First come the old chain's unread frames (less than one model block's worth) and its
+    // flushed tail (at most its latency); after them, only the new chain plays.
+    let lofi = lofigen_audio::fx::FxChain::new(FxPreset::Lofi.settings(), 8000, 44_100, 5).unwrap();
+    let bound = 400 * 44_100 / 8000 + lofi.latency_frames() + 1;
+    let last_wide = after.chunks_exact(2).rposition(|f| f[0] != f[1]);
+    assert!(
+        last_wide.is_some_and(|frame| frame < bound),
+        "none is mono in stereo, yet frame {last_wide:?} is wide (bound {bound})"
+    );
+
+    // The raw stream has no chain to switch.
+    let mut raw = g.render(&opts(FxPreset::None, 8000, 5)).unwrap();
+    let e = raw
+        .set_fx(FxPreset::Lofi.settings())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("raw"), "{e}");
+}

@@ -8,4 +8,5 @@ pub(crate) mod generate;
 pub(crate) mod lofi;
 pub(crate) mod plot;
 pub(crate) mod prepare;
+pub(crate) mod radio;
 pub(crate) mod train;
