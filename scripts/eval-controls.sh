@@ -20,7 +20,7 @@ for key in "Dm7 G7 Cmaj7 Am7" "Gm7 C7 Fmaj7 Dm7"; do
     for seed in 1 2 3; do
       f="$out/$tag-$bpm-seed$seed.wav"
       "$bin" lofi "${model[@]}" --bpm "$bpm" --chords "$key" --seed "$seed" --seconds 30 \
-        --rate 8000 --fx none --out "$f" > /dev/null
+        --rate 8000 --fx none --out "$f" > /dev/null 2>> "$out/lofi.log"
       files+=("$f")
     done
     "$bin" eval "${files[@]}" --reference "$reference" --bpm "$bpm" --chords "$key" \

@@ -1,5 +1,5 @@
 //! The lofi model that ships inside lofigen, so that `lofigen lofi` plays without training
-//! first: a wavenet-small trained on K-Pone's CC BY 3.0 tracks (see
+//! first: a wavenet-small with musical controls trained on K-Pone's CC BY 3.0 tracks (see
 //! `assets/models/lofi/README.md` for the data, the run and what it sounds like).
 //!
 //! Config, weights and a short seed clip are compiled into the binary, so it works from any
@@ -19,8 +19,8 @@ use crate::model::Model;
 const CONFIG: &str = include_str!("../../../assets/models/lofi/config.toml");
 const WEIGHTS: &[u8] = include_bytes!("../../../assets/models/lofi/model.bpk");
 const SEED: &[u8] = include_bytes!("../../../assets/models/lofi/seed.wav");
-/// `style.json` of the training run, once the bundled model has controls.
-const STYLE: Option<&str> = None;
+/// `style.json` of the training run: the tempi, grooves and chord moves it plays by default.
+const STYLE: Option<&str> = Some(include_str!("../../../assets/models/lofi/style.json"));
 
 /// What messages call the bundled files.
 pub const NAME: &str = "the bundled lofi model";
@@ -28,8 +28,9 @@ pub const NAME: &str = "the bundled lofi model";
 /// The notice CC BY 3.0 asks to keep with audio the bundled model makes (the full text is in
 /// `assets/models/lofi/README.md`).
 pub const ATTRIBUTION: &str = "The bundled model learnt from music by Martin Strohmeier \
-     (K-Pone) for OpenClonk: \"Island Dreams\", \"Lucid Dream\" and \"Crushed Ice Cocktail\", \
-     licensed CC BY 3.0 (https://creativecommons.org/licenses/by/3.0/)";
+     (K-Pone) for OpenClonk: \"Island Dreams\", \"Lucid Dream\", \"Crushed Ice Cocktail\", \
+     \"Motorway\", \"The Skylands\" and \"Urban Bolero\", licensed CC BY 3.0 \
+     (https://creativecommons.org/licenses/by/3.0/)";
 
 /// The bundled model's config and weights, on `device`.
 pub fn lofi_model(device: &Device) -> Result<(RunConfig, Model)> {

@@ -12,11 +12,15 @@ use lofigen_audio::{load_mono_8k, measures::analyse};
 mod common;
 
 #[test]
-fn the_bundled_model_is_wavenet_small_and_its_seed_is_half_a_second_of_music() {
+fn the_bundled_model_is_wavenet_small_with_controls_and_its_seed_is_half_a_second_of_music() {
     let (config, model) = lofi_model(&lofigen::cpu_device()).unwrap();
     assert!(matches!(model, Model::WaveNet(_)));
-    assert_eq!(model.param_count(), 654_016);
+    // wavenet-small's 654,016 parameters and the control network's 170,880.
+    assert_eq!(model.param_count(), 824_896);
     assert_eq!(config.model.receptive_field(), 2048);
+    assert_eq!(config.model.controls(), Some((23, 64)));
+    let style = lofigen::bundled::lofi_style().unwrap().expect("a style");
+    assert!(!style.grooves.is_empty(), "no grooves learnt");
     let seed = lofi_prompt().unwrap();
     assert_eq!(seed.len(), 4096);
     assert!(seed.rms() > 0.05, "the seed clip is near silence");
@@ -26,9 +30,8 @@ fn the_bundled_model_is_wavenet_small_and_its_seed_is_half_a_second_of_music() {
 fn the_bundled_weights_predict_unseen_lofi_better_than_untrained_ones() {
     let device = lofigen::cpu_device();
     let (config, model) = lofi_model(&device).unwrap();
-    // K-Pone's "The Skylands", 40-60 s: lofi the bundled model did not train on (it saw three
-    // other tracks of his).
-    let path = common::test_audio("k-pone_the-skylands_40-60s.flac");
+    // Music it did not train on: "Coherence" by Maxstack (electronic, another composer).
+    let path = common::test_audio("maxstack_coherence_20-26s.flac");
     let excerpt = load_mono_8k(&path).unwrap().0;
     let reference = [normalize_loudness(&excerpt)];
     let bits = |m: &Model| {
