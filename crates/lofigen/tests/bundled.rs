@@ -5,8 +5,9 @@
 use lofigen::bundled::{lofi_model, lofi_prompt};
 use lofigen::data::normalize_loudness;
 use lofigen::eval::nll_bits_per_sample;
-use lofigen::generate::{GenerateOptions, Prompt, generate, prompt_samples};
+use lofigen::generate::{ControlSource, GenerateOptions, Prompt, generate, prompt_samples};
 use lofigen::model::Model;
+use lofigen::runtime::{Controls, Groove};
 use lofigen_audio::{load_mono_8k, measures::analyse};
 
 mod common;
@@ -50,8 +51,15 @@ fn the_bundled_weights_predict_unseen_lofi_better_than_untrained_ones() {
 fn the_bundled_model_plays_music_like_audio() {
     let (config, model) = lofi_model(&lofigen::cpu_device()).unwrap();
     let seed = prompt_samples(&config, &Prompt::Clip(lofi_prompt().unwrap())).unwrap();
+    // As users play it: a tempo, a groove and chords (with no control at all, a case training
+    // saw in under 1 % of windows, it drones).
+    let controls = Controls::new(85.0, Groove::named("boom-bap").unwrap())
+        .unwrap()
+        .with_chords("Dm7 G7 Cmaj7 Am7")
+        .unwrap();
     let opts = GenerateOptions {
         seconds: 4.0,
+        controls: Some(ControlSource::Play(controls)),
         ..Default::default()
     };
     let m = analyse(&generate(&model, &seed, &opts)).measures;
