@@ -271,7 +271,13 @@ impl Chord {
     /// pitch classes 0. Its largest value is 1, like a frame of [`super::Chromagram`].
     pub fn chroma_template(&self) -> [f32; 12] {
         let mut t = [0.0f32; 12];
-        for (n, pc) in self.pitch_classes().into_iter().enumerate() {
+        // From the intervals directly: the score renders a template per frame while a stream
+        // plays, where nothing may allocate.
+        let tones = self.quality.intervals().iter();
+        for (n, pc) in tones
+            .map(|&i| self.root.transpose(i32::from(i)))
+            .enumerate()
+        {
             let w = match n {
                 0 => TEMPLATE_ROOT_WEIGHT,
                 1 | 2 => TEMPLATE_TRIAD_WEIGHT,

@@ -328,11 +328,15 @@ impl Conductor {
             return Err(ScoreError::BadGrid { rate, hop });
         }
         controls.validate()?;
+        // The conductor keeps a few bars around the play position (at most 5 at 300 BPM):
+        // with room for 16 up front, a playing stream never grows them.
+        let mut score = Score::empty(0.0);
+        score.reserve_bars(16);
         Ok(Conductor {
             rate,
             hop,
             controls,
-            score: Score::empty(0.0),
+            score,
             first_bar: 0,
             next_bar: 0,
             next_bar_s: 0.0,

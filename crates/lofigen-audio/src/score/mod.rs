@@ -397,7 +397,9 @@ impl Score {
             time_s: start_s,
             value: controls.loudness_db,
         });
-        self.refresh_ibi();
+        // The newest bar's interval (no median over a collected list: a conductor lays out a
+        // bar while a stream plays, and allocates nothing there).
+        self.ibi = ibi;
         start_s + BEATS_PER_BAR as f64 * ibi
     }
 
@@ -659,6 +661,17 @@ impl Score {
         self.harmony.drain(..h);
         let l = keep(self.loudness.partition_point(|m| m.time_s <= cut));
         self.loudness.drain(..l);
+    }
+
+    /// Room for `bars` bars in every list, so that laying them out allocates nothing.
+    pub(crate) fn reserve_bars(&mut self, bars: usize) {
+        let beats = bars * BEATS_PER_BAR;
+        self.beats.reserve(beats);
+        self.swing.reserve(beats);
+        self.steps.reserve(beats * STEPS_PER_BEAT);
+        self.nudge.reserve(beats * STEPS_PER_BEAT);
+        self.harmony.reserve(bars + 2);
+        self.loudness.reserve(bars + 2);
     }
 
     /// Keeps the first `bars` bars (from beat 0, a downbeat), dropping the rest.
