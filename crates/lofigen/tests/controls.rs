@@ -101,19 +101,24 @@ fn tiny_controls() -> RunConfig {
     RunConfig::from_toml_str(toml, "controls.toml".as_ref()).unwrap()
 }
 
+/// Train `config` on `tracks` into the run directory `run`, on the CPU.
+fn train_into(run: &std::path::Path, config: &RunConfig, tracks: &[Track]) {
+    train(
+        config,
+        tracks,
+        &TrainOptions::new(run, lofigen::cpu_device()),
+        &mut Silent,
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_tiny_model_learns_to_use_its_controls() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let config = tiny_controls();
     let tracks = tracks();
-    train(
-        &config,
-        &tracks,
-        &TrainOptions::new(&run, lofigen::cpu_device()),
-        &mut Silent,
-    )
-    .unwrap();
+    train_into(&run, &config, &tracks);
     assert!(run.join(files::STYLE).is_file(), "no style.json");
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
@@ -201,13 +206,7 @@ fn a_model_without_controls_refuses_them_by_name() {
     config.train.epochs = 1;
     config.train.max_windows_per_epoch = Some(4);
     let tracks = tracks();
-    train(
-        &config,
-        &tracks,
-        &TrainOptions::new(&run, lofigen::cpu_device()),
-        &mut Silent,
-    )
-    .unwrap();
+    train_into(&run, &config, &tracks);
     assert!(
         !run.join(files::STYLE).exists(),
         "a style for a model without controls"
