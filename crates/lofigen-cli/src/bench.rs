@@ -11,11 +11,11 @@ use lofigen::RunConfig;
 use lofigen::data::Windows;
 use lofigen::generate::oracle::{full_logits, naive_generate};
 use lofigen::generate::{
-    Engine, KernelPath, PaperEngine, Precision, Sampler, Sampling, WaveNetEngine, engine_generate,
-    wavenet_generate,
+    ControlFeed, ControlSource, Engine, KernelPath, PaperEngine, Precision, Sampler, Sampling,
+    WaveNetEngine, engine_generate, wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
-use lofigen::runtime::{Conductor, Controls, FxPreset, Generator, Groove, StreamOptions};
+use lofigen::runtime::{Controls, FxPreset, Generator, Groove, StreamOptions};
 use lofigen_audio::load_mono_8k;
 
 use crate::shared::{describe_output, parse_fx, parse_rate};
@@ -525,49 +525,29 @@ fn bench_generate_wavenet(
     Ok(())
 }
 
-/// A model with controls, as `lofigen lofi` drives it: a conductor per stream renders the
-/// next frame every `hop` samples and the engine's control network runs on it.
-struct BenchControls {
-    conductors: Vec<Conductor>,
-    window: Vec<f32>,
-    frame: Vec<f32>,
-    hop: usize,
-    t: usize,
-}
+/// A model with controls, as `lofigen lofi` drives it: per stream the runtime's own feed (a
+/// conductor rendering the next frame every `hop` samples, the engine's control network run on
+/// it); nothing for a model without controls.
+struct BenchControls(Vec<ControlFeed>);
 
 impl BenchControls {
     fn new(engine: &WaveNetEngine, streams: usize) -> Result<Self> {
         let controls =
             Controls::new(85.0, Groove::named("boom-bap")?)?.with_chords("Dm7 G7 Cmaj7 Am7")?;
-        let hop = engine.control_hop();
-        let n = if engine.control_dims() > 0 {
-            streams
-        } else {
-            0
-        };
-        Ok(Self {
-            conductors: (0..n)
-                .map(|_| Conductor::new(controls.clone(), 8000, hop))
-                .collect::<std::result::Result<_, _>>()?,
-            window: vec![0.0; 3 * engine.control_dims()],
-            frame: Vec::new(),
-            hop,
-            t: 0,
-        })
+        let source = ControlSource::Play(controls);
+        let (dims, hop) = (engine.control_dims(), engine.control_hop());
+        let n = if dims > 0 { streams } else { 0 };
+        Ok(Self(
+            (0..n)
+                .map(|_| ControlFeed::new(Some(&source), hop, dims))
+                .collect(),
+        ))
     }
 
     fn before_step(&mut self, engine: &mut WaveNetEngine) {
-        if self.t.is_multiple_of(self.hop) {
-            let d = self.window.len() / 3;
-            for (st, c) in self.conductors.iter_mut().enumerate() {
-                self.frame.clear();
-                c.next_frames(1, &mut self.frame);
-                self.window.copy_within(d.., 0);
-                self.window[2 * d..].copy_from_slice(&self.frame[..d]);
-                engine.set_controls(st, &self.window);
-            }
+        for (st, feed) in self.0.iter_mut().enumerate() {
+            feed.before_step(engine, st);
         }
-        self.t += 1;
     }
 }
 

@@ -116,8 +116,9 @@ pub enum ControlSource {
 }
 
 /// The control frames a stream plays, one frame ahead of its samples: the engine's control
-/// network sees the previous, the current and the next frame.
-struct ControlFeed {
+/// network sees the previous, the current and the next frame. `lofigen bench` drives the
+/// engine through it too, so what it times is what a stream does.
+pub struct ControlFeed {
     source: FrameSource,
     hop: usize,
     dims: usize,
@@ -136,7 +137,7 @@ enum FrameSource {
 impl ControlFeed {
     /// The feed of `source`; `None` plays "no control" frames (zeros, as when training drops
     /// every group).
-    fn new(source: Option<&ControlSource>, hop: usize, dims: usize) -> Self {
+    pub fn new(source: Option<&ControlSource>, hop: usize, dims: usize) -> Self {
         let source = match source {
             None => FrameSource::Fixed {
                 frames: vec![0.0; dims],
@@ -191,14 +192,15 @@ impl ControlFeed {
         }
     }
 
-    /// Before the engine takes input sample `t`: a new frame every `hop` samples.
-    fn before_step(&mut self, engine: &mut WaveNetEngine) {
+    /// Before the engine takes stream `stream`'s input sample `t`: a new frame every `hop`
+    /// samples.
+    pub fn before_step(&mut self, engine: &mut WaveNetEngine, stream: usize) {
         if self.t.is_multiple_of(self.hop) {
             if self.t > 0 {
                 self.window.copy_within(self.dims.., 0);
                 self.pull(2);
             }
-            engine.set_controls(0, &self.window);
+            engine.set_controls(stream, &self.window);
         }
         self.t += 1;
     }
@@ -337,12 +339,12 @@ impl AudioStream {
                 let (last, history) = classes.split_last().expect("the seed is not empty");
                 for &c in history {
                     if let Some(f) = &mut controls {
-                        f.before_step(&mut engine);
+                        f.before_step(&mut engine, 0);
                     }
                     engine.step(&[c]);
                 }
                 if let Some(f) = &mut controls {
-                    f.before_step(&mut engine);
+                    f.before_step(&mut engine, 0);
                 }
                 let next = sampler.sample(engine.step(&[*last]));
                 Source::WaveNet {
@@ -416,7 +418,7 @@ impl AudioStream {
                 for o in out {
                     *o = lofigen_audio::mulaw::decode(*next, q);
                     if let Some(f) = controls {
-                        f.before_step(engine);
+                        f.before_step(engine, 0);
                     }
                     *next = sampler.sample(engine.step(&[*next]));
                 }
