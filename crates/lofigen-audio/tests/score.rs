@@ -6,7 +6,7 @@ use lofigen_audio::analysis::{Chord, parse_progression};
 use lofigen_audio::score::{
     BAR_PHASE_DIMS, BEAT_PHASE_DIMS, CHROMA_DIMS, CONTROL_DIMS, Conductor, Controls, FRAME_HOP_8K,
     Groove, Group, HARMONY_FLAG, LOUDNESS_DIM, LOUDNESS_FLAG, RHYTHM_FLAG, Score, ScoreError,
-    Style, drop_group,
+    Style, StyleGroove, drop_group,
 };
 use lofigen_audio::{Clip, signal};
 
@@ -607,4 +607,37 @@ fn training_frames_put_each_hit_where_it_is_heard() {
         on_hit * 10 >= counted * 8,
         "only {on_hit} of {counted} late kicks peak within a frame of where they are heard"
     );
+}
+
+/// A style suggests only grooves with a kick and a snare: the bundled model, given its most
+/// frequent learnt bar (a kick and no snare), played no beat at all.
+#[test]
+fn a_style_suggests_only_grooves_with_a_backbeat() {
+    let groove = |name: &str, pattern: &str, bars| StyleGroove {
+        name: name.into(),
+        pattern: pattern.into(),
+        bars,
+    };
+    let mut style = Style::fit(&[]);
+    style.grooves = vec![
+        groove(
+            "train-1",
+            "low: 87811..x..x.13.. ; mid: 2221211211212211",
+            30,
+        ),
+        groove(
+            "train-2",
+            "low: 8..8.1x.8..8..x. ; mid: 8223x333x3338233",
+            1,
+        ),
+    ];
+    assert!(!style.groove("train-1").unwrap().has_backbeat());
+    assert!(style.groove("train-2").unwrap().has_backbeat());
+    let train_2 = style.groove("train-2").unwrap();
+    for seed in 0..20 {
+        assert_eq!(style.suggest(seed).groove, train_2, "seed {seed}");
+    }
+    // With none that has one, the built-in boom-bap.
+    style.grooves.truncate(1);
+    assert_eq!(style.suggest(3).groove, Groove::named("boom-bap").unwrap());
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{
-    BANDS, BEATS_PER_BAR, LOOKAHEAD_S, MAX_BPM, MAX_SWING, MIN_BPM, MIN_LOUDNESS_DB,
+    BANDS, BEATS_PER_BAR, GROOVE_HIT, LOOKAHEAD_S, MAX_BPM, MAX_SWING, MIN_BPM, MIN_LOUDNESS_DB,
     STEPS_PER_BEAT, Score, ScoreError, Style,
 };
 use crate::analysis::{Chord, parse_progression};
@@ -116,6 +116,15 @@ impl Groove {
     /// Number of bars: 1 or 2.
     pub fn bars(&self) -> usize {
         self.steps.len() / BAR_STEPS
+    }
+
+    /// Whether the groove has a kick and a snare: some step of the low and some step of the mid
+    /// band at least [`GROOVE_HIT`]. A model given a groove without them plays no clear beat
+    /// (measured on the bundled model: no tempo found in any clip), so a style suggests only
+    /// grooves that have them.
+    pub fn has_backbeat(&self) -> bool {
+        let loudest = |band: usize| self.steps.iter().map(|s| s[band]).fold(0.0f32, f32::max);
+        loudest(0) >= GROOVE_HIT && loudest(1) >= GROOVE_HIT
     }
 
     /// The 16 steps of bar `b` (0-based, less than [`Groove::bars`]).

@@ -240,7 +240,8 @@ impl Style {
     }
 
     /// Controls in this style, the same for the same `seed`: a whole-BPM tempo in the fitted
-    /// range, a learnt groove (drawn by how often it was heard; `boom-bap` when none was), a
+    /// range, a learnt groove with a backbeat ([`Groove::has_backbeat`]; drawn by how often it
+    /// was heard; `boom-bap` when none was), a
     /// [`SUGGESTED_BARS`]-bar progression walked through the transition model in a key drawn
     /// from the training set's (no chords when none were learnt), the median swing and level.
     pub fn suggest(&self, seed: u64) -> Controls {
@@ -255,6 +256,7 @@ impl Style {
         let counts: BTreeMap<String, u32> = self
             .grooves
             .iter()
+            .filter(|g| self.groove(&g.name).is_ok_and(|g| g.has_backbeat()))
             .map(|g| (g.name.clone(), g.bars))
             .collect();
         let groove = rng
