@@ -161,6 +161,14 @@ pub enum ScoreError {
         /// The names that exist, comma-separated.
         known: String,
     },
+    /// A guidance that cannot be read or is out of range (see [`crate::score::Guidance`]).
+    #[error("guidance {text:?}: {reason}")]
+    BadGuidance {
+        /// The text as given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A clip in which the analysis found no beat to put a score on.
     #[error("no beat found in the {duration_s:.1} s clip (beat strength {beat_strength:.2})")]
     NoBeat {

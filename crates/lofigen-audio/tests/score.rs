@@ -5,8 +5,8 @@
 use lofigen_audio::analysis::{Chord, parse_progression};
 use lofigen_audio::score::{
     BAR_PHASE_DIMS, BEAT_PHASE_DIMS, CHROMA_DIMS, CONTROL_DIMS, Conductor, Controls, FRAME_HOP_8K,
-    Groove, Group, HARMONY_FLAG, LOUDNESS_DIM, LOUDNESS_FLAG, RHYTHM_FLAG, Score, ScoreError,
-    Style, StyleGroove, drop_group,
+    Groove, Group, Guidance, HARMONY_FLAG, LOUDNESS_DIM, LOUDNESS_FLAG, RHYTHM_FLAG, Score,
+    ScoreError, Style, StyleGroove, drop_group,
 };
 use lofigen_audio::{Clip, signal};
 
@@ -640,4 +640,36 @@ fn a_style_suggests_only_grooves_with_a_backbeat() {
     // With none that has one, the built-in boom-bap.
     style.grooves.truncate(1);
     assert_eq!(style.suggest(3).groove, Groove::named("boom-bap").unwrap());
+}
+
+#[test]
+fn guidance_reads_one_strength_or_one_per_group_and_names_bad_values() {
+    let all: Guidance = "2".parse().unwrap();
+    assert!(Group::ALL.iter().all(|&g| all.strength(g) == 2.0));
+    let some: Guidance = "rhythm=3, harmony=0.5".parse().unwrap();
+    assert_eq!(
+        (
+            some.strength(Group::Rhythm),
+            some.strength(Group::Harmony),
+            some.strength(Group::Loudness)
+        ),
+        (3.0, 0.5, 1.0)
+    );
+    assert_eq!(some.to_string().parse::<Guidance>().unwrap(), some);
+    assert_eq!(
+        some.guided().collect::<Vec<_>>(),
+        [(Group::Rhythm, 3.0), (Group::Harmony, 0.5)]
+    );
+    assert_eq!(Guidance::default().guided().count(), 0);
+    for (text, needle) in [
+        ("9", "0-8"),
+        ("rhythm=-1", "0-8"),
+        ("bass=2", "\"bass\""),
+        ("loud", "\"loud\" is not a number"),
+        ("harmony=x", "\"x\" is not a number"),
+        ("NaN", "0-8"),
+    ] {
+        let err = text.parse::<Guidance>().unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains(text), "{text}: {err}");
+    }
 }

@@ -15,7 +15,7 @@ use lofigen::generate::{
     WaveNetEngine, engine_generate, wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
-use lofigen::runtime::{Controls, FxPreset, Generator, Groove, StreamOptions};
+use lofigen::runtime::{Controls, DEFAULT_GUIDANCE, FxPreset, Generator, Groove, StreamOptions};
 use lofigen_audio::load_mono_8k;
 
 use crate::shared::{describe_output, parse_fx, parse_rate};
@@ -492,7 +492,7 @@ fn bench_generate_wavenet(
                         .collect();
                     let warm = wavenet_generate(&mut engine, &mut samplers, &seeds, 64);
                     let mut input: Vec<usize> = warm.iter().map(|s| s[s.len() - 1]).collect();
-                    let mut controls = BenchControls::new(&engine, b)?;
+                    let mut controls = BenchControls::new(&mut engine, b)?;
                     let (steps, per_cpu) = time_steps(run.seconds, || {
                         controls.before_step(&mut engine);
                         let logits = engine.step(&input);
@@ -527,11 +527,12 @@ fn bench_generate_wavenet(
 
 /// A model with controls, as `lofigen lofi` drives it: per stream the runtime's own feed (a
 /// conductor rendering the next frame every `hop` samples, the engine's control network run on
-/// it); nothing for a model without controls.
+/// it, at the default guidance); nothing for a model without controls.
 struct BenchControls(Vec<ControlFeed>);
 
 impl BenchControls {
-    fn new(engine: &WaveNetEngine, streams: usize) -> Result<Self> {
+    fn new(engine: &mut WaveNetEngine, streams: usize) -> Result<Self> {
+        engine.set_guidance(&DEFAULT_GUIDANCE);
         let controls =
             Controls::new(85.0, Groove::named("boom-bap")?)?.with_chords("Dm7 G7 Cmaj7 Am7")?;
         let source = ControlSource::Play(controls);
@@ -557,7 +558,9 @@ impl BenchControls {
 fn controls_overhead(model: &WaveNet, seed: &[usize], run: &GenRun) -> Result<()> {
     let mut bare = model.clone();
     bare.controls = None;
-    println!("\n# controls' cost, one stream, one thread (three rounds, alternating)");
+    println!(
+        "\n# controls' cost (guidance {DEFAULT_GUIDANCE}), one stream, one thread (three rounds, alternating)"
+    );
     println!("| weights | with controls samples/s | without samples/s | ratio |");
     println!("|---|---:|---:|---:|");
     let q = model.classes;
@@ -569,7 +572,7 @@ fn controls_overhead(model: &WaveNet, seed: &[usize], run: &GenRun) -> Result<()
                 let mut sampler = vec![Sampler::new(Sampling::default(), q)];
                 let warm = wavenet_generate(&mut engine, &mut sampler, &[seed], 64);
                 let mut input = vec![warm[0][warm[0].len() - 1]];
-                let mut controls = BenchControls::new(&engine, 1)?;
+                let mut controls = BenchControls::new(&mut engine, 1)?;
                 let (steps, _) = time_steps(run.seconds / 3.0, || {
                     controls.before_step(&mut engine);
                     let logits = engine.step(&input);

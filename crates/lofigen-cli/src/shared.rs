@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use lofigen::device::DeviceSpec;
 use lofigen::runtime::{
-    ControlSource, FxPreset, Generator, MusicRequest, Precision, PromptSource, Sampling,
+    ControlSource, FxPreset, Generator, Guidance, MusicRequest, Precision, PromptSource, Sampling,
     StreamOptions,
 };
 
@@ -119,6 +119,17 @@ pub(crate) struct MusicArgs {
     /// A track whose beats, chords and loudness drive a new rendering of it.
     #[arg(long, conflicts_with_all = ["bpm", "chords", "swing", "groove"])]
     pub(crate) follow: Option<PathBuf>,
+    /// How strongly the model follows its controls: one strength for all (e.g. 2) or per group
+    /// ("rhythm=3,harmony=2,loudness=1"); 1 plays the model as trained, 0 ignores a group,
+    /// 0-8 [default: rhythm=2,harmony=3]
+    #[arg(long, value_parser = parse_guidance)]
+    pub(crate) guidance: Option<Guidance>,
+}
+
+/// `--guidance`: the message names the value and what is wrong with it.
+fn parse_guidance(s: &str) -> Result<Guidance, String> {
+    s.parse()
+        .map_err(|e: lofigen_audio::score::ScoreError| e.to_string())
 }
 
 impl MusicArgs {
@@ -130,6 +141,7 @@ impl MusicArgs {
             swing: self.swing,
             groove: self.groove.clone(),
             follow: self.follow.clone(),
+            guidance: self.guidance,
         }
     }
 }
@@ -140,14 +152,19 @@ pub(crate) fn describe_music(
     generator: &Generator,
     opts: &StreamOptions,
 ) -> Result<Option<String>> {
+    let guidance = generator.guidance(opts)?;
     Ok(generator.music(opts)?.map(|source| match source {
         ControlSource::Play(c) => {
             let chords: Vec<String> = c.chords.iter().map(ToString::to_string).collect();
             format!(
-                "music: {} BPM, chords {}, swing {}, groove \"{}\"\n  (again: --bpm {} --chords \"{}\" \
-                 --swing {} --groove \"{}\")",
+                "music: {} BPM, chords {}, swing {}, groove \"{}\", guidance {guidance}\n  (again: \
+                 --bpm {} --chords \"{}\" --swing {} --groove \"{}\" --guidance {guidance})",
                 c.bpm,
-                if chords.is_empty() { "-".into() } else { chords.join(" ") },
+                if chords.is_empty() {
+                    "-".into()
+                } else {
+                    chords.join(" ")
+                },
                 c.swing,
                 c.groove,
                 c.bpm,
@@ -157,7 +174,7 @@ pub(crate) fn describe_music(
             )
         }
         ControlSource::Follow(_) => format!(
-            "music: following {}",
+            "music: following {}, guidance {guidance}",
             opts.music
                 .follow
                 .as_ref()

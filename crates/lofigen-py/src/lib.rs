@@ -56,6 +56,7 @@ struct Request<'py> {
     chords: Option<Bound<'py, PyAny>>,
     swing: Option<f64>,
     groove: Option<String>,
+    guidance: Option<Bound<'py, PyAny>>,
 }
 
 impl Request<'_> {
@@ -76,12 +77,31 @@ impl Request<'_> {
                     .join(" "),
             }),
         };
+        // A number (every group) or the CLI's text ("rhythm=2,harmony=3").
+        let guidance = match &self.guidance {
+            None => None,
+            Some(g) => {
+                let text = match g.extract::<f64>() {
+                    Ok(w) => w.to_string(),
+                    Err(_) => g.extract::<String>().map_err(|_| {
+                        PyValueError::new_err(
+                            "guidance: expected a number or a string (\"rhythm=2,harmony=3\")",
+                        )
+                    })?,
+                };
+                Some(
+                    text.parse::<runtime::Guidance>()
+                        .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                )
+            }
+        };
         let music = runtime::MusicRequest {
             bpm: self.bpm,
             chords,
             swing: self.swing.map(|s| s as f32),
             groove: self.groove,
             follow: None,
+            guidance,
         };
         let sampling = Sampling {
             temperature: self.temperature,
@@ -213,7 +233,8 @@ impl Generator {
     /// `stream` with the same arguments. Ctrl-C stops it.
     #[pyo3(signature = (
         seconds, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
-        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None
+        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None,
+        guidance=None
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -234,6 +255,7 @@ impl Generator {
         chords: Option<Bound<'py, PyAny>>,
         swing: Option<f64>,
         groove: Option<String>,
+        guidance: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let request = Request {
             seed,
@@ -249,6 +271,7 @@ impl Generator {
             chords,
             swing,
             groove,
+            guidance,
         };
         samples_for(seconds).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let opts = request.resolve(&self.inner)?;
@@ -276,7 +299,8 @@ impl Generator {
     /// `generate` of that length.
     #[pyo3(signature = (
         block=4096, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
-        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None
+        prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None,
+        guidance=None
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -297,6 +321,7 @@ impl Generator {
         chords: Option<Bound<'py, PyAny>>,
         swing: Option<f64>,
         groove: Option<String>,
+        guidance: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Stream> {
         if block == 0 {
             return Err(PyValueError::new_err(
@@ -317,6 +342,7 @@ impl Generator {
             chords,
             swing,
             groove,
+            guidance,
         };
         let opts = request.resolve(&self.inner)?;
         let source = py

@@ -106,6 +106,13 @@ def test_tempo_and_chords_steer_the_bundled_model(generator):
     assert not np.array_equal(a, c), "other controls should play other audio"
     blocks = generator.stream(2000, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3)
     np.testing.assert_array_equal(np.concatenate([next(blocks), next(blocks)], axis=1), a)
+    # The default guidance spelt out plays the same; as trained (1) plays other audio.
+    guided = generator.generate(
+        0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3, guidance="rhythm=2,harmony=3"
+    )
+    np.testing.assert_array_equal(guided, a)
+    as_trained = generator.generate(0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3, guidance=1)
+    assert not np.array_equal(as_trained, a), "guidance should change the audio"
 
 
 @pytest.mark.parametrize(
@@ -116,6 +123,9 @@ def test_tempo_and_chords_steer_the_bundled_model(generator):
         ({"swing": 0.9}, "0.9"),
         ({"groove": "polka-stomp"}, "polka-stomp"),
         ({"chords": 7}, "chords"),
+        ({"guidance": 9}, "guidance"),
+        ({"guidance": "bass=2"}, "bass"),
+        ({"guidance": [2]}, "guidance"),
     ],
 )
 def test_bad_controls_are_value_errors_naming_the_value(generator, control, needle):

@@ -8,7 +8,8 @@ use std::ops::Range;
 
 use lofigen_audio::analysis::analyze_music;
 pub use lofigen_audio::score::{
-    CONTROL_DIMS, Conductor, Controls, FRAME_HOP_8K, Groove, Group, Score, Style, drop_group,
+    CONTROL_DIMS, Conductor, Controls, FRAME_HOP_8K, Groove, Group, Guidance, Score, Style,
+    drop_group,
 };
 use lofigen_audio::{Clip, resample};
 

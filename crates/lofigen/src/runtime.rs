@@ -14,7 +14,7 @@ pub use lofigen_audio::fx::{FxPreset, FxSettings};
 use lofigen_audio::{Clip, WavStream, load_mono_8k, write_wav16_channels_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
-pub use crate::controls::{Conductor, Controls, Groove, Score, Style};
+pub use crate::controls::{Conductor, Controls, Groove, Group, Guidance, Score, Style};
 use crate::corpus::load_tracks;
 use crate::device::{ComputeDevice, DeviceSpec};
 use crate::error::{Error, Result};
@@ -75,6 +75,8 @@ pub struct MusicRequest {
     pub groove: Option<String>,
     /// A track whose beats, chords and loudness drive the stream instead.
     pub follow: Option<PathBuf>,
+    /// How strongly the model follows each group of controls (None: [`DEFAULT_GUIDANCE`]).
+    pub guidance: Option<Guidance>,
 }
 
 impl MusicRequest {
@@ -115,6 +117,13 @@ pub const FINISHED_RATE_HZ: u32 = 44_100;
 pub const DEFAULT_BPM: f64 = 85.0;
 /// Groove of a model with controls but no style.
 pub const DEFAULT_GROOVE: &str = "boom-bap";
+/// How strongly a model follows its controls unless told (see [`Guidance`]): rhythm and chords
+/// pushed past the trained model, which then keeps its beat and changes chords audibly more;
+/// loudness as trained (pushing it dulled the timbre). Chosen on the bundled model in
+/// docs/experiments/lofi-controls.
+pub const DEFAULT_GUIDANCE: Guidance = Guidance::uniform(1.0)
+    .with(Group::Rhythm, 2.0)
+    .with(Group::Harmony, 3.0);
 
 /// Where a generator's model came from.
 #[derive(Clone, Debug)]
@@ -231,7 +240,7 @@ impl Generator {
                 return Ok(None);
             }
             return Err(Error::Config {
-                path: "music controls (bpm, chords, swing, groove, follow)".into(),
+                path: "music controls (bpm, chords, swing, groove, follow, guidance)".into(),
                 problem: format!(
                     "{} was trained without musical controls; leave them out, or train a model \
                      with `model.controls` (the wavenet-controls preset)",
@@ -280,6 +289,17 @@ impl Generator {
         Ok(Some(ControlSource::Play(c)))
     }
 
+    /// How strongly a stream with `opts` follows its controls: the request's guidance, checked,
+    /// else [`DEFAULT_GUIDANCE`].
+    pub fn guidance(&self, opts: &StreamOptions) -> Result<Guidance> {
+        let g = opts.music.guidance.unwrap_or(DEFAULT_GUIDANCE);
+        g.validate().map_err(|e| Error::Config {
+            path: "guidance".into(),
+            problem: e.to_string(),
+        })?;
+        Ok(g)
+    }
+
     /// An endless stream of audio, read in blocks of any size.
     pub fn stream(&self, opts: &StreamOptions) -> Result<AudioStream> {
         opts.sampling.validate().map_err(|problem| Error::Config {
@@ -294,6 +314,7 @@ impl Generator {
             precision: opts.precision,
             sampling: opts.sampling.clone(),
             genre,
+            guidance: self.guidance(opts)?,
             controls,
         };
         Ok(AudioStream::new(&self.model, &prompt, &gen_opts))

@@ -10,10 +10,13 @@ use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::eval::control_gap;
 use lofigen::run::{RunDir, files};
-use lofigen::runtime::{Generator, MusicRequest, PromptSource, StreamOptions};
+use lofigen::runtime::{
+    DEFAULT_GUIDANCE, Generator, Guidance, MusicRequest, PromptSource, StreamOptions,
+};
 use lofigen::train::{Silent, TrainOptions, train};
 use lofigen_audio::Clip;
 use lofigen_audio::analysis::Chord;
+use lofigen_audio::score::Group;
 
 /// `seconds` of a drum machine at `bpm` (kick on 1 and 3, snare on 2 and 4, hats on the 8ths)
 /// over a pad playing `chords`, one per bar; deterministic noise from `seed`.
@@ -157,6 +160,20 @@ fn a_tiny_model_learns_to_use_its_controls() {
     let clip = generator.generate(1.0, &opts).unwrap();
     assert_eq!(clip.len(), 8000);
     assert!(clip.samples.iter().all(|v| v.is_finite()));
+    // Guidance reaches the engine: the default is not "as trained", and other strengths play
+    // other audio from the same seed.
+    let with = |guidance: Option<Guidance>| {
+        let mut o = opts.clone();
+        o.music.guidance = guidance;
+        generator.generate(0.5, &o).unwrap().samples
+    };
+    let as_trained = with(Some(Guidance::uniform(1.0)));
+    assert_eq!(with(None), with(Some(DEFAULT_GUIDANCE)));
+    assert_ne!(with(None), as_trained);
+    assert_ne!(
+        with(Some(Guidance::default().with(Group::Harmony, 3.0))),
+        as_trained
+    );
 
     // Bad controls are errors that name the value.
     for (request, needle) in [
@@ -187,6 +204,13 @@ fn a_tiny_model_learns_to_use_its_controls() {
                 ..MusicRequest::default()
             },
             "no-such-groove",
+        ),
+        (
+            MusicRequest {
+                guidance: Some(Guidance::uniform(9.0)),
+                ..MusicRequest::default()
+            },
+            "guidance",
         ),
     ] {
         opts.music = request;

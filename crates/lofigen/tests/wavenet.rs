@@ -18,6 +18,7 @@ use lofigen::model::{Model, WaveNet};
 use lofigen::run::RunDir;
 use lofigen::train::{TrainOptions, resolve_genres, train};
 use lofigen_audio::mulaw;
+use lofigen_audio::score::{CONTROL_DIMS, Group, Guidance, drop_group};
 
 mod common;
 
@@ -192,6 +193,48 @@ fn engine_with_controls_equals_full_forward_frame_by_frame() {
                 .fold(0.0f32, f32::max);
             assert!(worst <= 1e-3, "stream {s} step {t}: max diff {worst}");
         }
+    }
+}
+
+/// Guidance scales each group's pull on the gate bias: at strength 0 a group is as good as not
+/// given, and any other strength changes what the model predicts.
+#[test]
+fn guidance_at_zero_drops_a_group_and_above_one_pushes_it() {
+    let dims = CONTROL_DIMS;
+    let toml = tiny_toml("[]").replace(
+        "[data]",
+        &format!("controls = {dims}\ncontrol_channels = 6\ncontrol_hop = 64\n[data]"),
+    );
+    let config = RunConfig::from_toml_str(&toml, "c.toml".as_ref()).unwrap();
+    let m = build(&config, 5, &lofigen::cpu_device());
+    let window: Vec<f32> = (0..3 * dims)
+        .map(|i| ((i * 5) % 13) as f32 / 6.0 - 1.0)
+        .collect();
+    let inputs = classes_of(&common::demo_clip().samples[9000..9300]);
+    let run = |guidance: Guidance, window: &[f32]| {
+        let mut engine = WaveNetEngine::new(&m, 1, Precision::F32);
+        engine.set_guidance(&guidance);
+        engine.set_controls(0, window);
+        inputs
+            .iter()
+            .flat_map(|&c| engine.step(&[c]).to_vec())
+            .collect::<Vec<f32>>()
+    };
+    let as_given = run(Guidance::default(), &window);
+    for group in Group::ALL {
+        let mut dropped = window.clone();
+        for frame in dropped.chunks_exact_mut(dims) {
+            drop_group(frame, group);
+        }
+        let without = run(Guidance::default(), &dropped);
+        let zero = run(Guidance::default().with(group, 0.0), &window);
+        let worst = rel_err(&zero, &without);
+        assert!(worst < 1e-4, "{group:?} at 0: {worst}");
+        let pushed = run(Guidance::default().with(group, 3.0), &window);
+        assert!(
+            rel_err(&pushed, &as_given) > 1e-4,
+            "{group:?} at 3 changes nothing"
+        );
     }
 }
 

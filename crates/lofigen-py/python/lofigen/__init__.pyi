@@ -73,6 +73,7 @@ class Generator:
         chords: Optional[Union[str, Sequence[str]]] = None,
         swing: Optional[float] = None,
         groove: Optional[str] = None,
+        guidance: Union[float, str, None] = None,
     ) -> npt.NDArray[np.float32]:
         """``seconds`` of audio as a float32 array of shape ``(channels, samples)``.
 
@@ -103,10 +104,14 @@ class Generator:
             groove: drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, or one
                 the model learnt: train-1, ...) or text such as
                 "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.".
+            guidance: how strongly the model follows its controls, 0-8: one number for every
+                group or per group, "rhythm=2,harmony=3" (the default); 1 plays the model as
+                trained, 0 ignores a group.
 
         Raises:
             ValueError: a bad argument (seconds <= 0, unknown fx, a rate the chain cannot make,
-                bad sampling settings, an unknown genre, a bad bpm, chord, swing or groove, or
+                bad sampling settings, an unknown genre, a bad bpm, chord, swing, groove or
+                guidance, or
                 musical controls for a model without them).
             AudioError: the prompt file cannot be decoded.
             LofigenError: the model cannot generate.
@@ -129,6 +134,7 @@ class Generator:
         chords: Optional[Union[str, Sequence[str]]] = None,
         swing: Optional[float] = None,
         groove: Optional[str] = None,
+        guidance: Union[float, str, None] = None,
     ) -> "Stream":
         """An endless iterator of float32 blocks of shape ``(channels, block)``.
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use lofigen_audio::{Clip, WavStream, write_wav16_from};
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
-pub use crate::controls::{Conductor, Controls, Score};
+pub use crate::controls::{Conductor, Controls, Guidance, Score};
 use crate::corpus::Track;
 use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
@@ -103,6 +103,8 @@ pub struct GenerateOptions {
     /// Controls must pass [`Controls::validate`] (the runtime's [`crate::runtime::Generator`]
     /// checks what users give).
     pub controls: Option<ControlSource>,
+    /// How strongly a model with controls follows them (default: as trained).
+    pub guidance: Guidance,
 }
 
 /// Where a stream's control frames come from.
@@ -323,6 +325,7 @@ impl AudioStream {
             Model::WaveNet(m) => {
                 let mut engine = WaveNetEngine::new(m, 1, opts.precision);
                 engine.set_genre(0, opts.genre);
+                engine.set_guidance(&opts.guidance);
                 let (dims, hop) = (engine.control_dims(), engine.control_hop());
                 // A model with controls and none given hears "no control" frames, not no
                 // frames at all.

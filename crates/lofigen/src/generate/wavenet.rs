@@ -9,6 +9,7 @@
 use super::engine::{Compute, Engine};
 use super::kernel::{Matrix, Precision};
 use super::paper::{ConvWeights, Ring, product};
+use crate::controls::Guidance;
 use crate::model::WaveNet;
 
 /// A convolution's packed matrix (with its bias): `rows x (kernel * c_in)`.
@@ -43,6 +44,35 @@ struct Controls {
     proj_bias: Vec<f32>,
     /// Scratch: the hidden channels.
     hidden: Vec<f32>,
+    /// Each guided group's strength and dims (see [`WaveNetEngine::set_guidance`]).
+    guidance: Vec<(f32, std::ops::Range<usize>)>,
+    /// Scratch: the window with a guided group left out, its bias, the full window's bias.
+    base_window: Vec<f32>,
+    base_bias: Vec<f32>,
+    full_bias: Vec<f32>,
+}
+
+impl Controls {
+    /// The network's gate bias for a three-frame `window`, into `out` (`[layers * 2R]`).
+    fn bias_into(&mut self, window: &[f32], out: &mut [f32]) {
+        let dims = self.dims;
+        for (o, h) in self.hidden.iter_mut().enumerate() {
+            let w = &self.conv[o * dims * 3..(o + 1) * dims * 3];
+            let mut acc = self.conv_bias[o];
+            // w is [dims][3]; window is [3][dims].
+            for i in 0..dims {
+                for k in 0..3 {
+                    acc += w[i * 3 + k] * window[k * dims + i];
+                }
+            }
+            *h = acc.max(0.0);
+        }
+        out.copy_from_slice(&self.proj_bias);
+        let n = out.len();
+        for (h, row) in self.hidden.iter().zip(self.proj.chunks_exact(n)) {
+            out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
+        }
+    }
 }
 
 /// The incremental generator of a [`WaveNet`]: `streams` independent streams, logits out.
@@ -161,6 +191,10 @@ impl WaveNetEngine {
                     .as_ref()
                     .map_or(vec![0.0; layers.len() * 2 * r], |b| vec_of(b.val())),
                 hidden: vec![0.0; channels],
+                guidance: Vec::new(),
+                base_window: vec![0.0; 3 * dims],
+                base_bias: vec![0.0; layers.len() * 2 * r],
+                full_bias: vec![0.0; layers.len() * 2 * r],
             }
         });
         let biased = controls.is_some() || layers.iter().any(|l| !l.genre.is_empty());
@@ -221,6 +255,21 @@ impl WaveNetEngine {
         self.controls.as_ref().map_or(1, |c| c.hop)
     }
 
+    /// Follow each group of controls with `guidance`'s strength (see [`Guidance`]) from the
+    /// next [`WaveNetEngine::set_controls`] on, on every stream. Costs one more pass of the
+    /// control network per guided group and frame. Ignored by a model without controls.
+    pub fn set_guidance(&mut self, guidance: &Guidance) {
+        if let Some(c) = self.controls.as_mut() {
+            // A model with fewer dims than the score's layout (a test's) has fewer groups.
+            let dims = c.dims;
+            c.guidance = guidance
+                .guided()
+                .map(|(g, w)| (w, g.range()))
+                .filter(|(_, r)| r.end <= dims)
+                .collect();
+        }
+    }
+
     /// Condition stream `stream`'s next samples on a control frame: `window` holds the previous,
     /// the current and the next frame (`3 * control_dims` values; zeros where there is none,
     /// as the training convolution's padding). The samples of input index `t` take frame
@@ -232,22 +281,30 @@ impl WaveNetEngine {
         };
         let dims = c.dims;
         assert_eq!(window.len(), 3 * dims, "three frames of {dims} controls");
-        for (o, h) in c.hidden.iter_mut().enumerate() {
-            let w = &c.conv[o * dims * 3..(o + 1) * dims * 3];
-            let mut acc = c.conv_bias[o];
-            // w is [dims][3]; window is [3][dims].
-            for i in 0..dims {
-                for k in 0..3 {
-                    acc += w[i * 3 + k] * window[k * dims + i];
-                }
-            }
-            *h = acc.max(0.0);
-        }
         let n = c.proj_bias.len();
         let out = &mut self.control_bias[stream * n..(stream + 1) * n];
-        out.copy_from_slice(&c.proj_bias);
-        for (h, row) in c.hidden.iter().zip(c.proj.chunks_exact(n)) {
-            out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
+        c.bias_into(window, out);
+        if !c.guidance.is_empty() {
+            // Each guided group's effect, b(all) - b(all but the group), scaled by its strength.
+            let mut base_window = std::mem::take(&mut c.base_window);
+            let mut base = std::mem::take(&mut c.base_bias);
+            let mut full = std::mem::take(&mut c.full_bias);
+            let guidance = std::mem::take(&mut c.guidance);
+            full.copy_from_slice(out);
+            for (strength, range) in &guidance {
+                base_window.copy_from_slice(window);
+                for frame in base_window.chunks_exact_mut(dims) {
+                    frame[range.clone()].fill(0.0);
+                }
+                c.bias_into(&base_window, &mut base);
+                out.iter_mut()
+                    .zip(full.iter().zip(&base))
+                    .for_each(|(o, (f, b))| *o += (strength - 1.0) * (f - b));
+            }
+            c.base_window = base_window;
+            c.base_bias = base;
+            c.full_bias = full;
+            c.guidance = guidance;
         }
         self.update_gate_bias(stream);
     }
