@@ -69,8 +69,11 @@ impl Controls {
         }
         out.copy_from_slice(&self.proj_bias);
         let n = out.len();
-        for (h, row) in self.hidden.iter().zip(self.proj.chunks_exact(n)) {
-            out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
+        // Channels the ReLU zeroed add nothing: skip their rows.
+        for (&h, row) in self.hidden.iter().zip(self.proj.chunks_exact(n)) {
+            if h != 0.0 {
+                out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
+            }
         }
     }
 }
