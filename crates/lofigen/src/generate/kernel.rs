@@ -9,10 +9,19 @@
 //! weight vector is loaded once per group of streams.
 //!
 //! Three implementations read the same packed layout, chosen once at run time (no compile flag):
-//! AVX-512 (16 lanes, tiles up to 6 streams x 4 blocks in the 32 zmm registers), AVX2+FMA
-//! (one block as two 8-lane halves, up to 6 streams in the 16 ymm registers) and a portable
-//! loop the compiler vectorises for the baseline target. [`KernelPath`] lets tests and the
-//! benchmark force each one, so all are checked against each other.
+//! AVX-512 (16 lanes, tiles up to 6 streams x 4 blocks, or 2 x 8 for one or two streams, in the
+//! 32 zmm registers), AVX2+FMA (a block as two 8-lane halves, up to 6 streams x 1 block or one
+//! stream x 4 in the 16 ymm registers) and a portable loop the compiler vectorises for the
+//! baseline target. [`KernelPath`] lets tests and the benchmark force each one, so all are
+//! checked against each other.
+//!
+//! Every output is one chain: its bias, then one multiply-add per column in column order. No
+//! path keeps partial sums that are added at the end (with one stream those would hide the FMA
+//! latency, but their order would depend on the tile); a tile of few streams takes more blocks
+//! instead, for as many independent chains. So an output's bits depend on its weights and its
+//! stream's history only: not on how many other streams share the product, how they are tiled
+//! or chunked, or how the product is split across threads. A stream therefore generates the
+//! same samples alone as in a batch of any size (tested here and in `tests/batch.rs`).
 //!
 //! Several streams make the reduction tiled in chunks of `k`: a chunk of every stream's history
 //! stays in L1 and a chunk of weights in L2 while the stream groups pass over it, so the weights
@@ -182,16 +191,14 @@ impl Matrix {
     }
 }
 
-/// How one product's reduction is ordered: fixed for the whole product (all its streams and
-/// blocks), so that splitting it across threads, which changes the tile shapes, changes no bit.
+/// How one product's reduction is chunked: a cache choice made once for the whole product (all
+/// its streams and blocks), so that every part of a threaded split walks the memory the same
+/// way. Chunks change no bit (each output's chain goes on where the last chunk left it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Plan {
     /// Columns per reduction chunk: about 16 KiB of history for all streams (whole rows for up
     /// to two streams, whose histories stay in L1/L2 anyway).
     chunk: usize,
-    /// Interleaved accumulator sets along `k` (1, 2 or 4): with few streams a tile has too few
-    /// independent FMA chains to hide the latency (4 cycles, 2 pipes: 8 chains).
-    unroll: usize,
 }
 
 impl Plan {
@@ -202,14 +209,13 @@ impl Plan {
         } else {
             ((4096 / streams).max(256) / 8 * 8).min(cols).max(1)
         };
-        let unroll = match streams {
-            1 => 4,
-            2 | 3 => 2,
-            _ => 1,
-        };
-        Self { chunk, unroll }
+        Self { chunk }
     }
 }
+
+/// FMA chains a tile needs to keep both FMA pipes busy (4 cycles of latency x 2 pipes): a tile
+/// of few streams takes more blocks to have them.
+const CHAINS: usize = 8;
 
 /// `out[s * ld + o] = bias[o] + W[o] . xs[s]` for every output `o` of every stream `s`, where
 /// `ld = w.ld()` (padding outputs are written as zero). Every `xs[s]` has at least `w.cols()`
@@ -333,13 +339,102 @@ unsafe fn portable<T: Copy>(
     }
 }
 
-/// Split `n` streams into groups of at most `max`, as even as possible: the size of the group
-/// starting at stream `s`.
+/// Split `n` streams (or blocks) into groups of at most `max`, as even as possible: the size of
+/// the group starting at `s`.
 #[inline(always)]
 fn group_len(n: usize, s: usize, max: usize) -> usize {
     let left = n - s;
     let groups = left.div_ceil(max);
     left.div_ceil(groups)
+}
+
+/// One register tile's operands: `P` blocks starting at `w`, `S` streams, one chunk of columns.
+#[cfg(target_arch = "x86_64")]
+struct Tile<T> {
+    /// The first block's weights at the chunk's first column.
+    w: *const T,
+    /// Elements from one block to the next (`cols * 16`).
+    wstride: usize,
+    /// Each stream's history at the chunk's first column.
+    xs: [*const f32; 16],
+    /// Columns in the chunk.
+    kn: usize,
+    /// The first stream's output at the first block.
+    out: *mut f32,
+    ld: usize,
+    /// The first block's bias, the tile's start in the first chunk.
+    bias: *const f32,
+    first: bool,
+}
+
+/// A vector path's register tiles, for [`walk_tiles`]. Trait functions marked
+/// `#[inline(always)]` rather than closures: a closure does not inherit the target features of
+/// the function it is written in, so the intrinsics inside it could become calls.
+#[cfg(target_arch = "x86_64")]
+trait Tiles<T> {
+    /// Most blocks per tile for `streams` streams.
+    fn max_blocks(streams: usize) -> usize;
+    /// Most streams per tile of `p` blocks.
+    fn max_streams(p: usize) -> usize;
+    /// Compute `t`, a tile of `p` blocks x `s` streams.
+    ///
+    /// # Safety
+    /// As [`product_part`], for the tile's blocks and streams.
+    unsafe fn tile(p: usize, s: usize, t: &Tile<T>);
+}
+
+/// Walk the product `blocks` x `xs` in `K`'s tiles: blocks in even groups of at most
+/// `K::max_blocks`, then each chunk of columns (the plan's), then streams in even groups of at
+/// most `K::max_streams(p)`.
+///
+/// # Safety
+/// As [`product_part`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn walk_tiles<T, K: Tiles<T>>(
+    m: &Matrix,
+    w: &[T],
+    blocks: Range<usize>,
+    xs: &[&[f32]],
+    out: *mut f32,
+    plan: Plan,
+) {
+    let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
+    debug_assert!(w.len() >= m.blocks() * cols * LANES);
+    let n_blocks = blocks.len();
+    let max_blocks = K::max_blocks(streams);
+    let mut b = blocks.start;
+    while b < blocks.end {
+        let p = group_len(n_blocks, b - blocks.start, max_blocks);
+        let mut k0 = 0;
+        while k0 < cols {
+            let kn = plan.chunk.min(cols - k0);
+            let mut s = 0;
+            while s < streams {
+                let n = group_len(streams, s, K::max_streams(p));
+                let mut xp = [std::ptr::null(); 16];
+                for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
+                    *d = x.as_ptr().wrapping_add(k0);
+                }
+                let t = Tile {
+                    w: w.as_ptr().wrapping_add((b * cols + k0) * LANES),
+                    wstride: cols * LANES,
+                    xs: xp,
+                    kn,
+                    out: out.wrapping_add(s * ld + b * LANES),
+                    ld,
+                    bias: m.bias.as_ptr().wrapping_add(b * LANES),
+                    first: k0 == 0,
+                };
+                // SAFETY: blocks b..b+p exist, every history has `cols` values, and the caller
+                // lets us write these streams' rows of these blocks.
+                unsafe { K::tile(p, n, &t) };
+                s += n;
+            }
+            k0 += kn;
+        }
+        b += p;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -349,7 +444,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{LANES, Matrix, Plan, group_len};
+    use super::{CHAINS, LANES, Matrix, Plan, Tile, Tiles, walk_tiles};
 
     /// 16 weights at `p` widened to f32 lanes.
     pub(super) trait Load16: Copy {
@@ -368,58 +463,23 @@ mod avx512 {
         }
     }
 
-    /// One register tile's operands: `P` blocks starting at `w`, `S` streams.
-    struct Tile<T> {
-        /// The first block's weights at the chunk's first column.
-        w: *const T,
-        /// Elements from one block to the next (`cols * 16`).
-        wstride: usize,
-        /// Each stream's history at the chunk's first column.
-        xs: [*const f32; 16],
-        /// Columns in the chunk.
-        kn: usize,
-        /// The first stream's output at the first block.
-        out: *mut f32,
-        ld: usize,
-        /// The first block's bias, the tile's start in the first chunk.
-        bias: *const f32,
-        first: bool,
-    }
-
-    /// `S` streams x `P` blocks over one chunk, with `U` interleaved accumulator sets along `k`
-    /// where `S * P` alone would not hide the FMA latency (4 cycles, 2 pipes: 8 chains).
+    /// `S` streams x `P` blocks over one chunk: `S * P` accumulators, each one output's chain.
     #[inline(always)]
-    unsafe fn tile<T: Load16, const S: usize, const P: usize, const U: usize>(t: &Tile<T>) {
+    unsafe fn tile<T: Load16, const S: usize, const P: usize>(t: &Tile<T>) {
         unsafe {
             // Loops, not `array::from_fn` closures: a closure does not inherit the caller's
             // target features, so the intrinsics inside it would become calls.
-            let mut acc = [[[_mm512_setzero_ps(); P]; S]; U];
+            let mut acc = [[_mm512_setzero_ps(); P]; S];
             for s in 0..S {
                 for p in 0..P {
-                    acc[0][s][p] = if t.first {
+                    acc[s][p] = if t.first {
                         _mm512_loadu_ps(t.bias.add(p * LANES))
                     } else {
                         _mm512_loadu_ps(t.out.add(s * t.ld + p * LANES))
                     };
                 }
             }
-            let mut k = 0;
-            while k + U <= t.kn {
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let mut wv = [_mm512_setzero_ps(); P];
-                    for (p, v) in wv.iter_mut().enumerate() {
-                        *v = T::load16(t.w.add(p * t.wstride + (k + j) * LANES));
-                    }
-                    for s in 0..S {
-                        let xb = _mm512_set1_ps(*t.xs[s].add(k + j));
-                        for p in 0..P {
-                            acc[s][p] = _mm512_fmadd_ps(wv[p], xb, acc[s][p]);
-                        }
-                    }
-                }
-                k += U;
-            }
-            while k < t.kn {
+            for k in 0..t.kn {
                 let mut wv = [_mm512_setzero_ps(); P];
                 for (p, v) in wv.iter_mut().enumerate() {
                     *v = T::load16(t.w.add(p * t.wstride + k * LANES));
@@ -427,99 +487,93 @@ mod avx512 {
                 for s in 0..S {
                     let xb = _mm512_set1_ps(*t.xs[s].add(k));
                     for p in 0..P {
-                        acc[0][s][p] = _mm512_fmadd_ps(wv[p], xb, acc[0][s][p]);
-                    }
-                }
-                k += 1;
-            }
-            for j in 1..U {
-                for s in 0..S {
-                    for p in 0..P {
-                        acc[0][s][p] = _mm512_add_ps(acc[0][s][p], acc[j][s][p]);
+                        acc[s][p] = _mm512_fmadd_ps(wv[p], xb, acc[s][p]);
                     }
                 }
             }
             for s in 0..S {
                 for p in 0..P {
-                    _mm512_storeu_ps(t.out.add(s * t.ld + p * LANES), acc[0][s][p]);
+                    _mm512_storeu_ps(t.out.add(s * t.ld + p * LANES), acc[s][p]);
                 }
             }
         }
     }
 
-    /// Most streams per tile for `p` blocks and `u` accumulator sets: `S * P * U`
-    /// accumulators plus `P` weight vectors and a broadcast within the 32 registers.
-    fn max_streams(p: usize, u: usize) -> usize {
-        match u {
-            1 => [0, 12, 10, 7, 6][p],
-            2 => 3,
-            _ => 1,
+    /// The zmm tiles.
+    struct Zmm;
+
+    impl<T: Load16> Tiles<T> for Zmm {
+        /// 4, or up to 8 where one stream's tile would have too few chains.
+        #[inline(always)]
+        fn max_blocks(streams: usize) -> usize {
+            CHAINS.div_ceil(streams).clamp(4, 8)
+        }
+
+        /// `S * P` accumulators plus `P` weight vectors and a broadcast within the 32 registers
+        /// (tiles of 5 to 8 blocks are for one stream).
+        #[inline(always)]
+        fn max_streams(p: usize) -> usize {
+            [0, 12, 10, 7, 6, 1, 1, 1, 1][p]
+        }
+
+        #[inline(always)]
+        unsafe fn tile(p: usize, s: usize, t: &Tile<T>) {
+            // SAFETY: the caller's contract.
+            unsafe { dispatch(p, s, t) }
         }
     }
 
     #[inline(always)]
-    unsafe fn dispatch<T: Load16>(p: usize, s: usize, u: usize, t: &Tile<T>) {
+    unsafe fn dispatch<T: Load16>(p: usize, s: usize, t: &Tile<T>) {
         macro_rules! pick {
-            ($(($p:literal, $s:literal, $u:literal)),* $(,)?) => {
-                match (p, s, u) {
-                    $(($p, $s, $u) => tile::<T, $s, $p, $u>(t),)*
-                    _ => unreachable!("tile {p} x {s} x {u}"),
+            ($(($p:literal, $s:literal)),* $(,)?) => {
+                match (p, s) {
+                    $(($p, $s) => tile::<T, $s, $p>(t),)*
+                    _ => unreachable!("tile {p} x {s}"),
                 }
             };
         }
         unsafe {
             pick!(
-                (1, 1, 1),
-                (1, 2, 1),
-                (1, 3, 1),
-                (1, 4, 1),
-                (1, 5, 1),
-                (1, 6, 1),
-                (1, 7, 1),
-                (1, 8, 1),
-                (1, 9, 1),
-                (1, 10, 1),
-                (1, 11, 1),
-                (1, 12, 1),
-                (2, 1, 1),
-                (2, 2, 1),
-                (2, 3, 1),
-                (2, 4, 1),
-                (2, 5, 1),
-                (2, 6, 1),
-                (2, 7, 1),
-                (2, 8, 1),
-                (2, 9, 1),
-                (2, 10, 1),
-                (3, 1, 1),
-                (3, 2, 1),
-                (3, 3, 1),
-                (3, 4, 1),
-                (3, 5, 1),
-                (3, 6, 1),
-                (3, 7, 1),
-                (4, 1, 1),
-                (4, 2, 1),
-                (4, 3, 1),
-                (4, 4, 1),
-                (4, 5, 1),
-                (4, 6, 1),
-                (1, 1, 2),
-                (1, 2, 2),
-                (1, 3, 2),
-                (2, 1, 2),
-                (2, 2, 2),
-                (2, 3, 2),
-                (3, 1, 2),
-                (3, 2, 2),
-                (3, 3, 2),
-                (4, 1, 2),
-                (4, 2, 2),
-                (4, 3, 2),
-                (1, 1, 4),
-                (2, 1, 4),
-                (3, 1, 4),
-                (4, 1, 4),
+                (1, 1),
+                (1, 2),
+                (1, 3),
+                (1, 4),
+                (1, 5),
+                (1, 6),
+                (1, 7),
+                (1, 8),
+                (1, 9),
+                (1, 10),
+                (1, 11),
+                (1, 12),
+                (2, 1),
+                (2, 2),
+                (2, 3),
+                (2, 4),
+                (2, 5),
+                (2, 6),
+                (2, 7),
+                (2, 8),
+                (2, 9),
+                (2, 10),
+                (3, 1),
+                (3, 2),
+                (3, 3),
+                (3, 4),
+                (3, 5),
+                (3, 6),
+                (3, 7),
+                (4, 1),
+                (4, 2),
+                (4, 3),
+                (4, 4),
+                (4, 5),
+                (4, 6),
+                (5, 1),
+                (6, 1),
+                (7, 1),
+                (8, 1),
             )
         }
     }
@@ -533,41 +587,8 @@ mod avx512 {
         out: *mut f32,
         plan: Plan,
     ) {
-        let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
-        let (kc, u) = (plan.chunk, plan.unroll);
-        debug_assert!(w.len() >= m.blocks() * cols * LANES);
-        let mut b = blocks.start;
-        while b < blocks.end {
-            let p = (blocks.end - b).min(4);
-            let mut k0 = 0;
-            while k0 < cols {
-                let kn = kc.min(cols - k0);
-                let mut s = 0;
-                while s < streams {
-                    let n = group_len(streams, s, max_streams(p, u));
-                    let mut xp = [std::ptr::null(); 16];
-                    for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
-                        *d = x.as_ptr().wrapping_add(k0);
-                    }
-                    let t = Tile {
-                        w: w.as_ptr().wrapping_add((b * cols + k0) * LANES),
-                        wstride: cols * LANES,
-                        xs: xp,
-                        kn,
-                        out: out.wrapping_add(s * ld + b * LANES),
-                        ld,
-                        bias: m.bias.as_ptr().wrapping_add(b * LANES),
-                        first: k0 == 0,
-                    };
-                    // SAFETY: blocks b..b+p exist, every history has `cols` values, and the
-                    // caller lets us write these streams' rows of these blocks.
-                    unsafe { dispatch(p, n, u, &t) };
-                    s += n;
-                }
-                k0 += kn;
-            }
-            b += p;
-        }
+        // SAFETY: the caller's contract (see `product_part`).
+        unsafe { walk_tiles::<T, Zmm>(m, w, blocks, xs, out, plan) }
     }
 
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
@@ -602,7 +623,7 @@ mod avx2 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{LANES, Matrix, Plan, group_len};
+    use super::{CHAINS, LANES, Matrix, Plan, Tile, Tiles, walk_tiles};
 
     /// 16 weights at `p` widened to two 8-lane halves.
     pub(super) trait Load16: Copy {
@@ -627,62 +648,79 @@ mod avx2 {
         }
     }
 
-    /// One block (two halves) x `S` streams over `kn` columns, `U` accumulator sets along `k`.
+    /// `S` streams x `P` blocks (two halves each) over one chunk: `2 S P` accumulators, each
+    /// half an output block's chain.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)] // the tile's operands
-    unsafe fn tile<T: Load16, const S: usize, const U: usize>(
-        w: *const T,
-        xs: &[*const f32; 6],
-        kn: usize,
-        out: *mut f32,
-        ld: usize,
-        bias: *const f32,
-        first: bool,
-    ) {
+    unsafe fn tile<T: Load16, const S: usize, const P: usize>(t: &Tile<T>) {
         unsafe {
-            let mut acc = [[[_mm256_setzero_ps(); 2]; S]; U];
-            for (s, a) in acc[0].iter_mut().enumerate() {
-                for (h, a) in a.iter_mut().enumerate() {
-                    *a = if first {
-                        _mm256_loadu_ps(bias.add(8 * h))
-                    } else {
-                        _mm256_loadu_ps(out.add(s * ld + 8 * h))
-                    };
+            let mut acc = [[[_mm256_setzero_ps(); 2]; P]; S];
+            for s in 0..S {
+                for p in 0..P {
+                    for h in 0..2 {
+                        let at = p * LANES + 8 * h;
+                        acc[s][p][h] = if t.first {
+                            _mm256_loadu_ps(t.bias.add(at))
+                        } else {
+                            _mm256_loadu_ps(t.out.add(s * t.ld + at))
+                        };
+                    }
                 }
             }
-            let mut k = 0;
-            while k + U <= kn {
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let wv = T::load16(w.add((k + j) * LANES));
+            for k in 0..t.kn {
+                for p in 0..P {
+                    let wv = T::load16(t.w.add(p * t.wstride + k * LANES));
                     for s in 0..S {
-                        let xb = _mm256_set1_ps(*xs[s].add(k + j));
+                        let xb = _mm256_set1_ps(*t.xs[s].add(k));
                         for h in 0..2 {
-                            acc[s][h] = _mm256_fmadd_ps(wv[h], xb, acc[s][h]);
+                            acc[s][p][h] = _mm256_fmadd_ps(wv[h], xb, acc[s][p][h]);
                         }
-                    }
-                }
-                k += U;
-            }
-            while k < kn {
-                let wv = T::load16(w.add(k * LANES));
-                for s in 0..S {
-                    let xb = _mm256_set1_ps(*xs[s].add(k));
-                    for h in 0..2 {
-                        acc[0][s][h] = _mm256_fmadd_ps(wv[h], xb, acc[0][s][h]);
-                    }
-                }
-                k += 1;
-            }
-            for j in 1..U {
-                for s in 0..S {
-                    for h in 0..2 {
-                        acc[0][s][h] = _mm256_add_ps(acc[0][s][h], acc[j][s][h]);
                     }
                 }
             }
             for s in 0..S {
-                for h in 0..2 {
-                    _mm256_storeu_ps(out.add(s * ld + 8 * h), acc[0][s][h]);
+                for p in 0..P {
+                    for h in 0..2 {
+                        _mm256_storeu_ps(t.out.add(s * t.ld + p * LANES + 8 * h), acc[s][p][h]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ymm tiles.
+    struct Ymm;
+
+    impl<T: Load16> Tiles<T> for Ymm {
+        /// One, or up to 4 where the streams alone would give a tile too few chains.
+        #[inline(always)]
+        fn max_blocks(streams: usize) -> usize {
+            CHAINS.div_ceil(2 * streams).clamp(1, 4)
+        }
+
+        /// Within the 16 registers: `2 S P` accumulators, a block's two weight halves and a
+        /// broadcast.
+        #[inline(always)]
+        fn max_streams(p: usize) -> usize {
+            [0, 6, 3, 1, 1][p]
+        }
+
+        #[inline(always)]
+        unsafe fn tile(p: usize, s: usize, t: &Tile<T>) {
+            // SAFETY: the caller's contract; each arm computes the tile of the shape it is given.
+            unsafe {
+                match (p, s) {
+                    (1, 1) => tile::<T, 1, 1>(t),
+                    (1, 2) => tile::<T, 2, 1>(t),
+                    (1, 3) => tile::<T, 3, 1>(t),
+                    (1, 4) => tile::<T, 4, 1>(t),
+                    (1, 5) => tile::<T, 5, 1>(t),
+                    (1, 6) => tile::<T, 6, 1>(t),
+                    (2, 1) => tile::<T, 1, 2>(t),
+                    (2, 2) => tile::<T, 2, 2>(t),
+                    (2, 3) => tile::<T, 3, 2>(t),
+                    (3, 1) => tile::<T, 1, 3>(t),
+                    (4, 1) => tile::<T, 1, 4>(t),
+                    _ => unreachable!("tile {p} x {s}"),
                 }
             }
         }
@@ -697,47 +735,8 @@ mod avx2 {
         out: *mut f32,
         plan: Plan,
     ) {
-        let (cols, ld, streams) = (m.cols, m.ld(), xs.len());
-        let (kc, u) = (plan.chunk, plan.unroll);
-        let max = [0, 6, 3, 0, 1][u];
-        debug_assert!(w.len() >= m.blocks() * cols * LANES);
-        for b in blocks {
-            let mut k0 = 0;
-            while k0 < cols {
-                let kn = kc.min(cols - k0);
-                let mut s = 0;
-                while s < streams {
-                    let n = group_len(streams, s, max);
-                    let mut xp = [std::ptr::null(); 6];
-                    for (d, x) in xp.iter_mut().zip(&xs[s..s + n]) {
-                        *d = x.as_ptr().wrapping_add(k0);
-                    }
-                    let wp = w.as_ptr().wrapping_add((b * cols + k0) * LANES);
-                    let op = out.wrapping_add(s * ld + b * LANES);
-                    let bias = m.bias.as_ptr().wrapping_add(b * LANES);
-                    let first = k0 == 0;
-                    // SAFETY: block b exists, every history has `cols` values, and the caller
-                    // lets us write these streams' rows of this block.
-                    unsafe {
-                        match (n, u) {
-                            (1, 1) => tile::<T, 1, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (2, 1) => tile::<T, 2, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (3, 1) => tile::<T, 3, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (4, 1) => tile::<T, 4, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (5, 1) => tile::<T, 5, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (6, 1) => tile::<T, 6, 1>(wp, &xp, kn, op, ld, bias, first),
-                            (1, 2) => tile::<T, 1, 2>(wp, &xp, kn, op, ld, bias, first),
-                            (2, 2) => tile::<T, 2, 2>(wp, &xp, kn, op, ld, bias, first),
-                            (3, 2) => tile::<T, 3, 2>(wp, &xp, kn, op, ld, bias, first),
-                            (1, 4) => tile::<T, 1, 4>(wp, &xp, kn, op, ld, bias, first),
-                            _ => unreachable!("tile {n} x {u}"),
-                        }
-                    }
-                    s += n;
-                }
-                k0 += kn;
-            }
-        }
+        // SAFETY: the caller's contract (see `product_part`).
+        unsafe { walk_tiles::<T, Ymm>(m, w, blocks, xs, out, plan) }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -786,9 +785,9 @@ mod tests {
         (w, bias, xs)
     }
 
-    /// Every path against a plain f64 reference, across odd sizes (partial blocks, column
-    /// tails of every unroll factor, every tile shape and stream-group remainder, chunked
-    /// reductions), with a sentinel after each stream's row to catch stray writes.
+    /// Every path against a plain f64 reference, across odd sizes (partial blocks, every tile
+    /// shape and block- and stream-group remainder, chunked reductions), with a sentinel after
+    /// each stream's row to catch stray writes.
     #[test]
     fn every_kernel_path_equals_the_reference_product() {
         for &(rows, cols) in &[
@@ -830,6 +829,43 @@ mod tests {
                                      out[{s}][{o}] = {got}, want {want}"
                                 );
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every output is one chain in column order, so a stream's outputs are the same bits
+    /// whatever other streams share its product (a batch's promise that each stream sounds as
+    /// it would alone), chunked or not, at every tile shape and on every path.
+    #[test]
+    fn a_streams_outputs_do_not_depend_on_the_other_streams() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for &(rows, cols) in &[(40, 33), (128, 2051), (200, 9), (256, 130)] {
+            let (w, bias, xs) = fixture(rows, cols, 17);
+            let refs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
+            for precision in [Precision::F32, Precision::F16] {
+                let m = Matrix::new(&w, &bias, rows, cols, precision);
+                let ld = m.ld();
+                for path in KernelPath::available() {
+                    let alone: Vec<Vec<u32>> = refs
+                        .iter()
+                        .map(|x| {
+                            let mut out = vec![0.0; ld];
+                            product(&m, &[x], &mut out, path);
+                            bits(&out)
+                        })
+                        .collect();
+                    for n in [2, 3, 4, 5, 7, 8, 12, 13, 16, 17] {
+                        let mut out = vec![0.0; n * ld];
+                        product(&m, &refs[..n], &mut out, path);
+                        for (s, row) in out.chunks_exact(ld).enumerate() {
+                            assert_eq!(
+                                bits(row),
+                                alone[s],
+                                "{path:?} {precision:?} {rows}x{cols}: stream {s} of {n}"
+                            );
                         }
                     }
                 }
