@@ -82,6 +82,10 @@ pub trait Engine {
     /// Back to the initial (all-zero history) state.
     fn reset(&mut self);
 
+    /// Stream `stream` alone back to the initial state (the others keep theirs): a stream that
+    /// joins a batch later than the others starts as it would in an engine of its own.
+    fn reset_stream(&mut self, stream: usize);
+
     /// Feed one input per stream; returns every stream's outputs, stream-major: its prediction
     /// of the next sample (one value), or the logits of its next class.
     fn step(&mut self, inputs: &[Self::Input]) -> &[f32];

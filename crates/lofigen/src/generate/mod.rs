@@ -4,6 +4,7 @@
 //! Both feed each prediction back as the next input, clamped to [-1, 1] (the waveform's range;
 //! without it a regression model's feedback can run away to infinity).
 
+mod batch;
 pub mod engine;
 pub mod kernel;
 pub mod oracle;
@@ -23,6 +24,8 @@ use crate::corpus::Track;
 use crate::data::{Split, split_tracks};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
+use batch::Shard;
+pub use batch::StreamBatch;
 pub use engine::Engine;
 pub use kernel::{KernelPath, Precision};
 pub use paper::PaperEngine;
@@ -287,78 +290,20 @@ pub fn generate(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Clip {
 }
 
 /// Endless audio from a trained model: the cached engine fed its own output, continuing a
-/// seed, read in chunks of any size. The samples do not depend on how it is chunked.
+/// seed, read in chunks of any size. The samples do not depend on how it is chunked, nor on
+/// whether the stream runs alone or in a [`StreamBatch`] (it is a batch's shard of one).
 pub struct AudioStream {
-    source: Source,
-}
-
-// One per stream, built once and never moved in a loop: the sampler's RNG state making one
-// variant larger costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum Source {
-    /// A regressing model: the next sample is the prediction, clamped to [-1, 1].
-    Paper { engine: PaperEngine, next: f32 },
-    /// A classifying model: the next class is drawn from the logits.
-    WaveNet {
-        engine: WaveNetEngine,
-        sampler: Sampler,
-        next: usize,
-        controls: Option<ControlFeed>,
-    },
+    shard: Shard,
 }
 
 impl AudioStream {
     /// Prime the engine with `seed` (at least one sample). `opts.seconds` is not used: the
-    /// stream has no end.
+    /// stream has no end. The engine splits its products over every core (rayon's count).
     pub fn new(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Self {
-        assert!(!seed.is_empty(), "a stream continues a non-empty seed");
-        let source = match model {
-            Model::Paper(m) => {
-                let mut engine = PaperEngine::new(m, 1, opts.precision);
-                let mut next = [0.0];
-                engine.prefill(&[seed], &mut next);
-                Source::Paper {
-                    engine,
-                    next: next[0],
-                }
-            }
-            Model::WaveNet(m) => {
-                let mut engine = WaveNetEngine::new(m, 1, opts.precision);
-                engine.set_genre(0, opts.genre);
-                engine.set_guidance(&opts.guidance);
-                let (dims, hop) = (engine.control_dims(), engine.control_hop());
-                // A model with controls and none given hears "no control" frames, not no
-                // frames at all.
-                let mut controls =
-                    (dims > 0).then(|| ControlFeed::new(opts.controls.as_ref(), hop, dims));
-                let q = m.classes;
-                let mut sampler = Sampler::new(opts.sampling.clone(), q);
-                // Only the receptive field's worth of the seed can reach the first sample.
-                let from = seed.len().saturating_sub(engine.receptive_field());
-                let classes: Vec<usize> = seed[from..]
-                    .iter()
-                    .map(|&x| lofigen_audio::mulaw::encode(x, q))
-                    .collect();
-                let (last, history) = classes.split_last().expect("the seed is not empty");
-                for &c in history {
-                    if let Some(f) = &mut controls {
-                        f.before_step(&mut engine, 0);
-                    }
-                    engine.step(&[c]);
-                }
-                if let Some(f) = &mut controls {
-                    f.before_step(&mut engine, 0);
-                }
-                let next = sampler.sample(engine.step(&[*last]));
-                Source::WaveNet {
-                    engine,
-                    sampler,
-                    next,
-                    controls,
-                }
-            }
-        };
-        Self { source }
+        let threads = rayon::current_num_threads();
+        Self {
+            shard: Shard::new(model, &[seed], &[opts], threads),
+        }
     }
 
     /// The next `samples` samples into a 16-bit WAV at `path`, generated and written block by
@@ -403,59 +348,18 @@ impl AudioStream {
 
     /// Write the next `out.len()` samples.
     pub fn fill(&mut self, out: &mut [f32]) {
-        match &mut self.source {
-            Source::Paper { engine, next } => {
-                for o in out {
-                    let x = next.clamp(-1.0, 1.0);
-                    *o = x;
-                    *next = engine.step(&[x])[0];
-                }
-            }
-            Source::WaveNet {
-                engine,
-                sampler,
-                next,
-                controls,
-            } => {
-                let q = engine.classes();
-                for o in out {
-                    *o = lofigen_audio::mulaw::decode(*next, q);
-                    if let Some(f) = controls {
-                        f.before_step(engine, 0);
-                    }
-                    *next = sampler.sample(engine.step(&[*next]));
-                }
-            }
-        }
+        self.shard.fill(out);
     }
 
     /// Play other controls from the next bar line on (a stream that follows a track, or that
     /// plays for a model without controls, ignores them). Bad values are an error that names
     /// them, and the stream plays on as before.
     pub fn set_controls(&mut self, controls: Controls) -> Result<()> {
-        controls.validate().map_err(|e| Error::Config {
-            path: "controls".into(),
-            problem: e.to_string(),
-        })?;
-        if let Source::WaveNet {
-            controls: Some(feed),
-            ..
-        } = &mut self.source
-            && let FrameSource::Live(c) = &mut feed.source
-        {
-            c.set(controls).expect("validated above");
-        }
-        Ok(())
+        self.shard.set_controls(0, controls)
     }
 
-    /// Whether the stream plays controls (a model with controls, given some).
+    /// Whether the stream plays controls (a model with controls).
     pub fn has_controls(&self) -> bool {
-        matches!(
-            &self.source,
-            Source::WaveNet {
-                controls: Some(_),
-                ..
-            }
-        )
+        self.shard.has_controls()
     }
 }

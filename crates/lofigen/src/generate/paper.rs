@@ -266,6 +266,16 @@ impl Engine for PaperEngine {
         self.rings.iter_mut().for_each(Ring::clear);
     }
 
+    fn reset_stream(&mut self, stream: usize) {
+        assert!(stream < self.streams, "stream {stream} of {}", self.streams);
+        // `rings[stage * streams + s]`.
+        self.rings
+            .iter_mut()
+            .skip(stream)
+            .step_by(self.streams)
+            .for_each(Ring::clear);
+    }
+
     fn step(&mut self, inputs: &[f32]) -> &[f32] {
         let b = self.streams;
         assert_eq!(inputs.len(), b, "one input per stream");

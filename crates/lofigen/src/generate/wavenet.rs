@@ -370,6 +370,18 @@ impl Engine for WaveNetEngine {
         self.rings.iter_mut().for_each(Ring::clear);
     }
 
+    fn reset_stream(&mut self, stream: usize) {
+        assert!(stream < self.streams, "stream {stream} of {}", self.streams);
+        self.input_rings[stream].clear();
+        // `rings[layer * streams + stream]`; the gate bias is the stream's genre and controls,
+        // which are settings, not history.
+        self.rings
+            .iter_mut()
+            .skip(stream)
+            .step_by(self.streams)
+            .for_each(Ring::clear);
+    }
+
     fn step(&mut self, inputs: &[usize]) -> &[f32] {
         let (b, r, s) = (self.streams, self.r, self.s);
         assert_eq!(inputs.len(), b, "one input per stream");

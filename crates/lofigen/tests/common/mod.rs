@@ -80,7 +80,8 @@ pub fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 /// What every engine must do, whatever its family, on `inputs` (one sequence per stream): on
 /// every kernel path this CPU runs, two threads give the bits of one and the outputs equal the
 /// portable path's within 1e-5 of their scale; f16 weights stay within 1e-2 of f32 (and do
-/// round); `reset` reproduces a run exactly.
+/// round); `reset` reproduces a run exactly, and `reset_stream` one stream's run while the
+/// others go on.
 pub fn check_engine_invariants<E: Engine>(make: impl Fn(Precision) -> E, inputs: &[Vec<E::Input>]) {
     let run = |e: E| teacher_forced(&mut { e }, inputs);
     let f32_ref = run(make(Precision::F32).with_kernel(KernelPath::Portable));
@@ -110,4 +111,14 @@ pub fn check_engine_invariants<E: Engine>(make: impl Fn(Precision) -> E, inputs:
     let first = teacher_forced(&mut e, inputs);
     e.reset();
     assert_eq!(first, teacher_forced(&mut e, inputs), "reset");
+    let last = inputs.len() - 1;
+    e.reset_stream(last);
+    let again = teacher_forced(&mut e, inputs);
+    assert_eq!(again[last], first[last], "reset_stream({last})");
+    if last > 0 {
+        assert_ne!(
+            again[0], first[0],
+            "reset_stream reset the other streams too"
+        );
+    }
 }
