@@ -44,24 +44,59 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let special = is_special(path);
-    let tmp = if special {
-        temp_name(&std::env::temp_dir(), path)
-    } else {
-        temp_sibling(path)
-    };
-    let result = fill(&tmp).and_then(|()| {
-        if special {
-            let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
-            std::io::copy(&mut std::fs::File::open(&tmp)?, &mut out)?;
-            out.flush()
-        } else {
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, path)
+    write_atomic_all_with(&[path], |tmps| fill(&tmps[0]).map_err(|e| (0, e))).map_err(|(_, e)| e)
+}
+
+/// [`write_atomic_with`] for files written together (a batch of clips, chunk by chunk): `fill`
+/// writes each of `paths` at the temporary path of the same index, and names a failure by the
+/// index of the file it concerns, as the error returned does. Every file is flushed to disk
+/// before any takes its final name, so when `fill` fails no path changes and every temporary
+/// file is removed. (A rename that fails after others succeeded leaves those in place.)
+pub fn write_atomic_all_with(
+    paths: &[&Path],
+    fill: impl FnOnce(&[PathBuf]) -> Result<(), (usize, std::io::Error)>,
+) -> Result<(), (usize, std::io::Error)> {
+    let special: Vec<bool> = paths.iter().map(|p| is_special(p)).collect();
+    let tmps: Vec<PathBuf> = paths
+        .iter()
+        .zip(&special)
+        .map(|(p, &special)| {
+            if special {
+                temp_name(&std::env::temp_dir(), p)
+            } else {
+                temp_sibling(p)
+            }
+        })
+        .collect();
+    let result = fill(&tmps).and_then(|()| {
+        for (i, (tmp, &special)) in tmps.iter().zip(&special).enumerate() {
+            if !special {
+                std::fs::File::open(tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| (i, e))?;
+            }
         }
+        for (i, ((tmp, path), &special)) in tmps.iter().zip(paths).zip(&special).enumerate() {
+            let placed = if special {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|mut out| {
+                        std::io::copy(&mut std::fs::File::open(tmp)?, &mut out)?;
+                        out.flush()
+                    })
+            } else {
+                std::fs::rename(tmp, path)
+            };
+            placed.map_err(|e| (i, e))?;
+        }
+        Ok(())
     });
-    if result.is_err() || special {
-        let _ = std::fs::remove_file(&tmp);
+    for (tmp, &special) in tmps.iter().zip(&special) {
+        // After a rename the temporary name is gone and this fails, harmlessly.
+        if result.is_err() || special {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
     result
 }
@@ -131,6 +166,32 @@ mod tests {
             temp_sibling(Path::new("/a/b/o.wav")).parent(),
             Some(Path::new("/a/b"))
         );
+    }
+
+    #[test]
+    fn files_written_together_all_appear_or_none_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        write_atomic(&a, b"old").unwrap();
+        let err = write_atomic_all_with(&[&a, &b], |tmps| {
+            std::fs::write(&tmps[0], b"new").map_err(|e| (0, e))?;
+            Err((1, std::io::Error::other("disk full")))
+        })
+        .unwrap_err();
+        assert_eq!((err.0, err.1.to_string()), (1, "disk full".into()));
+        assert_eq!(std::fs::read(&a).unwrap(), b"old");
+        assert!(!b.exists());
+        assert!(leftovers(dir.path()).is_empty());
+        write_atomic_all_with(&[&a, &b], |tmps| {
+            for (i, t) in tmps.iter().enumerate() {
+                std::fs::write(t, [b'0' + i as u8]).map_err(|e| (i, e))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"0");
+        assert_eq!(std::fs::read(&b).unwrap(), b"1");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     /// Regression: a write aside and rename created `/dev/.full...` and, as root, renamed it

@@ -53,13 +53,13 @@ pub mod signal;
 pub mod spectrum;
 mod wav;
 
-pub use atomic::{write_atomic, write_atomic_with};
+pub use atomic::{write_atomic, write_atomic_all_with, write_atomic_with};
 pub use clip::Clip;
 pub use decode::{DecodeReport, load_mono, load_mono_8k};
 pub use error::{AnalysisError, AudioError, ScoreError};
 pub use resample::{StreamResampler, resample};
 pub use wav::{
-    MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16,
+    MAX_WAV16_FRAMES, WavStream, write_wav_f32, write_wav_int, write_wav16, write_wav16_all_from,
     write_wav16_channels_from, write_wav16_from, write_wav16_interleaved,
 };
 

@@ -46,10 +46,30 @@ pub fn write_wav16_channels_from(
     frames: usize,
     mut fill: impl FnMut(&mut [f32]),
 ) -> Result<(), AudioError> {
+    write_wav16_all_from(&[path], sample_rate, channels, frames, |parts| {
+        fill(&mut *parts[0])
+    })
+}
+
+/// [`write_wav16_channels_from`] for several files of one layout written together (clips
+/// rendered as a batch): `fill` gets the next chunk of every file at once, `parts[i]` for
+/// `paths[i]`, all of the same whole number of frames. Either every file is written or, on an
+/// error (which names its file), none changes (see [`crate::atomic::write_atomic_all_with`]).
+pub fn write_wav16_all_from(
+    paths: &[&Path],
+    sample_rate: u32,
+    channels: u16,
+    frames: usize,
+    mut fill: impl FnMut(&mut [&mut [f32]]),
+) -> Result<(), AudioError> {
+    let first = paths.first().copied().unwrap_or(Path::new("(no file)"));
     let invalid = |reason: String| AudioError::InvalidInput {
-        path: path.to_path_buf(),
+        path: first.to_path_buf(),
         reason,
     };
+    if paths.is_empty() {
+        return Err(invalid("no file to write".into()));
+    }
     if channels == 0 {
         return Err(invalid("0 channels given (need at least 1)".into()));
     }
@@ -71,21 +91,44 @@ pub fn write_wav16_channels_from(
         bits_per_sample: 16,
         sample_format: SampleFormat::Int,
     };
-    write_atomically(path, spec, |w| {
-        // About 4096 samples per chunk, rounded to whole frames.
+    crate::atomic::write_atomic_all_with(paths, |tmps| {
+        let mut writers = Vec::with_capacity(tmps.len());
+        for (i, tmp) in tmps.iter().enumerate() {
+            let file = File::create(tmp).map_err(|e| (i, e))?;
+            let w = WavWriter::new(BufWriter::new(file), spec).map_err(|e| (i, hound_to_io(e)))?;
+            writers.push(w);
+        }
+        // About 4096 samples per chunk and file, rounded to whole frames.
         let chunk_frames = (4096 / per_frame).max(1);
-        let mut buf = vec![0.0f32; chunk_frames * per_frame];
+        let mut buf = vec![0.0f32; paths.len() * chunk_frames * per_frame];
+        let mut parts: Vec<&mut [f32]> = buf.chunks_exact_mut(chunk_frames * per_frame).collect();
         let mut left = frames;
         while left > 0 {
             let n = left.min(chunk_frames);
-            let part = &mut buf[..n * per_frame];
-            fill(part);
-            for &x in part.iter() {
-                w.write_sample(quantize(x, 32768.0, -32768.0, 32767.0) as i16)?;
+            if n < chunk_frames {
+                // The last chunk, shorter.
+                parts = std::mem::take(&mut parts)
+                    .into_iter()
+                    .map(|p| &mut p[..n * per_frame])
+                    .collect();
+            }
+            fill(&mut parts);
+            for (i, (w, part)) in writers.iter_mut().zip(&parts).enumerate() {
+                for &x in part.iter() {
+                    w.write_sample(quantize(x, 32768.0, -32768.0, 32767.0) as i16)
+                        .map_err(|e| (i, hound_to_io(e)))?;
+                }
             }
             left -= n;
         }
+        for (i, w) in writers.into_iter().enumerate() {
+            w.finalize().map_err(|e| (i, hound_to_io(e)))?;
+        }
         Ok(())
+    })
+    .map_err(|(i, source)| AudioError::Write {
+        path: paths[i].to_path_buf(),
+        source,
     })
 }
 
@@ -374,6 +417,44 @@ mod tests {
             .map(|s| s.unwrap())
             .collect();
         assert_eq!(a, b);
+    }
+
+    /// Files written together are the files each would be alone; a failing one names itself
+    /// and leaves no file behind.
+    #[test]
+    fn wavs_written_together_equal_each_written_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let clips: Vec<Vec<f32>> = (0..3)
+            .map(|c| {
+                (0..9000)
+                    .map(|i| (i as f32 * 0.01 * (c + 1) as f32).sin())
+                    .collect()
+            })
+            .collect();
+        let paths: Vec<_> = (0..3).map(|c| d.join(format!("t{c}.wav"))).collect();
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let mut at = 0;
+        write_wav16_all_from(&refs, 44_100, 2, 4500, |parts| {
+            let n = parts[0].len();
+            assert!(parts.iter().all(|p| p.len() == n) && n % 2 == 0);
+            for (part, clip) in parts.iter_mut().zip(&clips) {
+                part.copy_from_slice(&clip[at..at + n]);
+            }
+            at += n;
+        })
+        .unwrap();
+        assert_eq!(at, 9000);
+        for (c, path) in paths.iter().enumerate() {
+            let alone = d.join(format!("a{c}.wav"));
+            write_wav16_interleaved(&alone, &clips[c], 2, 44_100).unwrap();
+            assert_eq!(std::fs::read(path).unwrap(), std::fs::read(&alone).unwrap());
+        }
+        let bad = [d.join("n0.wav"), d.join("no/such/n1.wav")];
+        let bad: Vec<&Path> = bad.iter().map(|p| p.as_path()).collect();
+        let e = write_wav16_all_from(&bad, 8000, 1, 10, |_| {}).unwrap_err();
+        assert!(e.to_string().contains("no/such/n1.wav"), "{e}");
+        assert!(!d.join("n0.wav").exists());
     }
 
     #[test]
