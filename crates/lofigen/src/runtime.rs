@@ -2,7 +2,9 @@
 //! package) uses to turn a trained model into audio. A [`Generator`] holds a model (the bundled
 //! one or a run's) and yields [`AudioStream`]s (the model's raw 8 kHz mono) or [`Render`]s (the
 //! finished sound: the stream through the lofi effects chain, stereo at 44.1 or 48 kHz), read in
-//! blocks of any size or written to a WAV file or a pipe as they are generated.
+//! blocks of any size or written to a WAV file or a pipe as they are generated; a
+//! [`RenderBatch`] renders several such streams together on every core (a batch of clips,
+//! several channels), each the same samples as its own [`Render`].
 //! No burn type appears in its signatures: front ends need not know which backend computes.
 
 use std::io::Write;
@@ -11,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use lofigen_audio::fx::FxChain;
 pub use lofigen_audio::fx::{FxPreset, FxSettings};
-use lofigen_audio::{Clip, WavStream, load_mono_8k, write_wav16_channels_from};
+use lofigen_audio::{
+    Clip, WavStream, load_mono_8k, write_wav16_all_from, write_wav16_channels_from,
+};
+use rayon::prelude::*;
 
 use crate::config::{RunConfig, SAMPLE_RATE_HZ};
 pub use crate::controls::{Conductor, Controls, Groove, Group, Guidance, Score, Style};
@@ -19,7 +24,7 @@ use crate::corpus::load_tracks;
 use crate::device::{ComputeDevice, DeviceSpec};
 use crate::error::{Error, Result};
 pub use crate::generate::{AudioStream, ControlSource, Precision, Sampling};
-use crate::generate::{GenerateOptions, Prompt, genre_index};
+use crate::generate::{GenerateOptions, Prompt, StreamBatch, genre_index};
 use crate::model::Model;
 use crate::run::RunDir;
 
@@ -302,22 +307,99 @@ impl Generator {
 
     /// An endless stream of audio, read in blocks of any size.
     pub fn stream(&self, opts: &StreamOptions) -> Result<AudioStream> {
+        let prompt = self.prompt(&opts.prompt)?;
+        let controls = self.music(opts)?;
+        let gen_opts = self.generate_options(opts, controls)?;
+        Ok(AudioStream::new(&self.model, &prompt, &gen_opts))
+    }
+
+    /// What the engine takes from `opts` (checked), with the stream's `controls`.
+    fn generate_options(
+        &self,
+        opts: &StreamOptions,
+        controls: Option<ControlSource>,
+    ) -> Result<GenerateOptions> {
         opts.sampling.validate().map_err(|problem| Error::Config {
             path: "sampling".into(),
             problem,
         })?;
-        let genre = genre_index(&self.config.model, opts.genre.as_deref())?;
-        let prompt = self.prompt(&opts.prompt)?;
-        let controls = self.music(opts)?;
-        let gen_opts = GenerateOptions {
+        Ok(GenerateOptions {
             seconds: 0.0,
             precision: opts.precision,
             sampling: opts.sampling.clone(),
-            genre,
+            genre: genre_index(&self.config.model, opts.genre.as_deref())?,
             guidance: self.guidance(opts)?,
             controls,
+        })
+    }
+
+    /// Several finished streams rendered together on `threads` threads (at least 1; at most
+    /// one per stream is used): stream `i` is, sample for sample, what
+    /// [`render(&opts[i])`](Self::render) gives, however the batch is read. Each stream has its
+    /// own prompt, sampler seed, genre, music and effects chain; they share the engine's
+    /// precision and guidance and the output's rate and layout (effects on or off), and a
+    /// difference there is an error naming the stream. See [`RenderBatch`].
+    pub fn render_batch(&self, opts: &[StreamOptions], threads: usize) -> Result<RenderBatch> {
+        let bad = |path: &str, problem: String| Error::Config {
+            path: path.into(),
+            problem,
         };
-        Ok(AudioStream::new(&self.model, &prompt, &gen_opts))
+        let Some(first) = opts.first() else {
+            return Err(bad(
+                "count",
+                "a batch needs at least one stream, not 0".into(),
+            ));
+        };
+        if threads == 0 {
+            return Err(bad(
+                "threads",
+                "a batch needs at least one thread, not 0".into(),
+            ));
+        }
+        let guidance = self.guidance(first)?;
+        let mut prompts: Vec<Vec<f32>> = Vec::with_capacity(opts.len());
+        let mut engine_opts = Vec::with_capacity(opts.len());
+        let mut chains = Vec::with_capacity(opts.len());
+        let mut controls: Option<ControlSource> = None;
+        for (i, o) in opts.iter().enumerate() {
+            let differs = |what: &str| {
+                bad(
+                    what,
+                    format!("stream {i} differs from stream 0: the streams of a batch share it"),
+                )
+            };
+            if o.precision != first.precision {
+                return Err(differs("precision"));
+            }
+            if self.guidance(o)? != guidance {
+                return Err(differs("guidance"));
+            }
+            if o.rate != first.rate || o.is_raw() != first.is_raw() {
+                return Err(differs("rate (and effects on or off)"));
+            }
+            // The chain first: a bad knob is refused before any model is primed.
+            chains.push(if o.is_raw() {
+                None
+            } else {
+                Some(FxChain::new(o.fx, SAMPLE_RATE_HZ, o.rate, o.sampling.seed)?)
+            });
+            // A prompt file or a track to follow that the previous stream had too is read and
+            // analysed once.
+            let prev = i.checked_sub(1).map(|p| &opts[p]);
+            let prompt = match prev {
+                Some(p) if same_prompt(&p.prompt, &o.prompt) => prompts[i - 1].clone(),
+                _ => self.prompt(&o.prompt)?,
+            };
+            prompts.push(prompt);
+            controls = match (prev, controls) {
+                (Some(p), Some(c @ ControlSource::Follow(_))) if p.music == o.music => Some(c),
+                _ => self.music(o)?,
+            };
+            engine_opts.push(self.generate_options(o, controls.clone())?);
+        }
+        let refs: Vec<&[f32]> = prompts.iter().map(|p| &p[..]).collect();
+        let batch = StreamBatch::new(&self.model, &refs, &engine_opts, threads);
+        Ok(RenderBatch::new(batch, chains))
     }
 
     /// The finished sound: an endless [`Self::stream`] through the effects chain of `opts.fx`,
@@ -363,6 +445,15 @@ impl Generator {
     }
 }
 
+/// Whether two streams continue the same prompt, known without reading it.
+fn same_prompt(a: &PromptSource, b: &PromptSource) -> bool {
+    match (a, b) {
+        (PromptSource::Default, PromptSource::Default) => true,
+        (PromptSource::File(x), PromptSource::File(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// `seconds` as a sample count, refusing what is not a positive, finite duration.
 pub fn samples_for(seconds: f64) -> Result<usize> {
     if !(seconds > 0.0 && seconds.is_finite()) {
@@ -378,19 +469,85 @@ pub fn samples_for(seconds: f64) -> Result<usize> {
 /// block size never reaches the effects chain, and short, so a player hears the start at once.
 const RENDER_BLOCK: usize = 400;
 
+/// What a render does after the model: the effects chain (none: the raw stream passes through)
+/// and the finished samples not yet read. [`Render`] and [`RenderBatch`] feed it the same
+/// blocks of [`RENDER_BLOCK`] model samples, so a stream sounds the same either way.
+struct Finish {
+    chain: Option<FxChain>,
+    /// Finished samples not yet read, from `pos` on.
+    ready: Vec<f32>,
+    pos: usize,
+}
+
+impl Finish {
+    /// Sized for `blocks` blocks pushed between reads, on top of what is still unread: nothing
+    /// is allocated per block after that.
+    fn new(chain: Option<FxChain>, blocks: usize) -> Self {
+        let capacity = match &chain {
+            // Per block its output plus the chain's held-back frames (stereo: two samples per
+            // frame), twice over for what a read left.
+            Some(c) => {
+                let per_block =
+                    RENDER_BLOCK as u64 * u64::from(c.out_rate()) / u64::from(SAMPLE_RATE_HZ) + 1;
+                2 * (blocks * per_block as usize + c.latency_frames() + 1024)
+                    * usize::from(c.channels()).max(1)
+            }
+            None => 2 * blocks * RENDER_BLOCK,
+        };
+        Self {
+            chain,
+            ready: Vec::with_capacity(capacity),
+            pos: 0,
+        }
+    }
+
+    /// Finished samples not yet read.
+    fn available(&self) -> usize {
+        self.ready.len() - self.pos
+    }
+
+    /// One block of model samples, finished, after what is unread.
+    fn push(&mut self, mono: &[f32]) {
+        self.ready.drain(..self.pos);
+        self.pos = 0;
+        match &mut self.chain {
+            // The chain may hold a block back (its latency): then nothing is added.
+            Some(c) => c.process(mono, &mut self.ready),
+            None => self.ready.extend_from_slice(mono),
+        }
+    }
+
+    /// Up to `out.len()` unread samples into `out`: how many.
+    fn take(&mut self, out: &mut [f32]) -> usize {
+        let n = self.available().min(out.len());
+        out[..n].copy_from_slice(&self.ready[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+
+    /// Ends the chain's stream into the unread samples (what it owed for the samples it was
+    /// given) and continues with `fresh`.
+    fn switch(&mut self, fresh: FxChain) {
+        self.ready.drain(..self.pos);
+        self.pos = 0;
+        if let Some(old) = &mut self.chain {
+            old.flush(&mut self.ready);
+        }
+        self.chain = Some(fresh);
+    }
+}
+
 /// The finished sound: an [`AudioStream`] run through the effects chain, read as interleaved
 /// samples (`[l, r, l, r, ..]` when stereo) in blocks of any size. The output depends on the
 /// model, the options and the seed only, never on how it is read. Nothing is allocated per
 /// block once the first blocks have sized the buffers.
 pub struct Render {
     stream: AudioStream,
-    /// `None`: the raw stream, passed through untouched (mono, the model's rate).
-    chain: Option<FxChain>,
+    /// The chain (`None`: the raw stream, passed through untouched, mono at the model's rate)
+    /// and what it finished.
+    finish: Finish,
     /// One block of model samples.
     mono: Vec<f32>,
-    /// Finished samples not yet read, from `pos` on.
-    ready: Vec<f32>,
-    pos: usize,
     /// Whether generation is timed (see [`Render::set_profiling`]).
     profiling: bool,
     generate_time: Duration,
@@ -400,21 +557,10 @@ pub struct Render {
 
 impl Render {
     fn new(stream: AudioStream, chain: Option<FxChain>, seed: u64) -> Self {
-        // One block's output plus the chain's held-back frames: what one step can release.
-        let ready = match &chain {
-            Some(c) => {
-                let per_block =
-                    RENDER_BLOCK as u64 * u64::from(c.out_rate()) / u64::from(SAMPLE_RATE_HZ) + 1;
-                2 * (per_block as usize + c.latency_frames() + 1024)
-            }
-            None => 0,
-        };
         Self {
             stream,
-            chain,
+            finish: Finish::new(chain, 1),
             mono: vec![0.0; RENDER_BLOCK],
-            ready: Vec::with_capacity(ready),
-            pos: 0,
             profiling: false,
             generate_time: Duration::ZERO,
             seed,
@@ -428,19 +574,20 @@ impl Render {
 
     /// Samples per second per channel.
     pub fn sample_rate(&self) -> u32 {
-        self.chain
+        self.finish
+            .chain
             .as_ref()
             .map_or(SAMPLE_RATE_HZ, FxChain::out_rate)
     }
 
     /// Interleaved channels: 2 through the chain, 1 for the raw stream.
     pub fn channels(&self) -> u16 {
-        self.chain.as_ref().map_or(1, FxChain::channels)
+        self.finish.chain.as_ref().map_or(1, FxChain::channels)
     }
 
     /// Whether this is the model's raw stream (no effects, 8 kHz mono).
     pub fn is_raw(&self) -> bool {
-        self.chain.is_none()
+        self.finish.chain.is_none()
     }
 
     /// Switches the effects to `fx` from the next block on, continuing the same stream (a radio
@@ -449,7 +596,7 @@ impl Render {
     /// rate and channels stay; the raw stream (no chain) cannot take effects, and settings that
     /// cannot run at this rate are refused, leaving the old chain playing.
     pub fn set_fx(&mut self, fx: FxSettings) -> Result<()> {
-        let Some(chain) = &mut self.chain else {
+        let Some(chain) = &self.finish.chain else {
             return Err(Error::Config {
                 path: "fx".into(),
                 problem: "the raw 8 kHz stream has no effects chain to change; render with \
@@ -457,14 +604,11 @@ impl Render {
                     .into(),
             });
         };
-        let fresh = FxChain::new(fx, SAMPLE_RATE_HZ, chain.out_rate(), self.seed)?;
+        let mut fresh = FxChain::new(fx, SAMPLE_RATE_HZ, chain.out_rate(), self.seed)?;
+        fresh.set_profiling(self.profiling);
         // Unread frames first, then the old chain's tail: what it still owed for the samples
         // it was given.
-        self.ready.drain(..self.pos);
-        self.pos = 0;
-        chain.flush(&mut self.ready);
-        *chain = fresh;
-        chain.set_profiling(self.profiling);
+        self.finish.switch(fresh);
         Ok(())
     }
 
@@ -478,32 +622,27 @@ impl Render {
     /// Write the next `out.len()` interleaved samples (a whole number of frames keeps the
     /// channels in place for the next read).
     pub fn fill(&mut self, out: &mut [f32]) {
-        let Some(chain) = &mut self.chain else {
+        if self.finish.chain.is_none() {
             let start = self.profiling.then(Instant::now);
             self.stream.fill(out);
             if let Some(t) = start {
                 self.generate_time += t.elapsed();
             }
             return;
-        };
+        }
         let mut done = 0;
         while done < out.len() {
-            if self.pos == self.ready.len() {
-                self.ready.clear();
-                self.pos = 0;
+            if self.finish.available() == 0 {
                 let start = self.profiling.then(Instant::now);
                 self.stream.fill(&mut self.mono);
                 if let Some(t) = start {
                     self.generate_time += t.elapsed();
                 }
                 // The chain may hold a block back (its latency): then the loop pulls another.
-                chain.process(&self.mono, &mut self.ready);
+                self.finish.push(&self.mono);
                 continue;
             }
-            let n = (self.ready.len() - self.pos).min(out.len() - done);
-            out[done..done + n].copy_from_slice(&self.ready[self.pos..self.pos + n]);
-            self.pos += n;
-            done += n;
+            done += self.finish.take(&mut out[done..]);
         }
     }
 
@@ -560,7 +699,7 @@ impl Render {
     /// Timing costs a clock read per stage and block, so it is off by default.
     pub fn set_profiling(&mut self, on: bool) {
         self.profiling = on;
-        if let Some(chain) = &mut self.chain {
+        if let Some(chain) = &mut self.finish.chain {
             chain.set_profiling(on);
         }
     }
@@ -570,7 +709,154 @@ impl Render {
     /// listed).
     pub fn stage_times(&self) -> Vec<(&'static str, Duration)> {
         std::iter::once(("generate", self.generate_time))
-            .chain(self.chain.iter().flat_map(FxChain::stage_times))
+            .chain(self.finish.chain.iter().flat_map(FxChain::stage_times))
             .collect()
+    }
+}
+
+/// Model samples a [`RenderBatch`] generates per stream between two joins of its threads (half
+/// a second): one fork per block is then nothing beside the work.
+const BATCH_BLOCK: usize = 10 * RENDER_BLOCK;
+
+/// Several finished streams of one model rendered together: a [`StreamBatch`] (the streams
+/// split into one shard per thread, each a single-threaded engine over its share, joined once
+/// per block), then each stream through its own effects chain, the chains run in parallel too.
+/// Read in blocks, each stream's samples into its own buffer; stream `i` is, sample for sample,
+/// the [`Render`] of its options, however the batch is read. For a batch of clips (seeds
+/// `s, s + 1, ..`) or several channels of one model. Nothing is allocated per block once the
+/// first blocks have sized the buffers.
+pub struct RenderBatch {
+    batch: StreamBatch,
+    /// Per stream, its chain and what it finished.
+    finishes: Vec<Finish>,
+    /// One block of model samples per stream, `[stream][BATCH_BLOCK]`.
+    mono: Vec<f32>,
+    /// Per stream, what the current [`RenderBatch::fill`] has written.
+    done: Vec<usize>,
+    rate: u32,
+    channels: u16,
+}
+
+impl RenderBatch {
+    fn new(batch: StreamBatch, chains: Vec<Option<FxChain>>) -> Self {
+        let (rate, channels) = chains[0]
+            .as_ref()
+            .map_or((SAMPLE_RATE_HZ, 1), |c| (c.out_rate(), c.channels()));
+        let blocks = BATCH_BLOCK / RENDER_BLOCK;
+        let streams = batch.streams();
+        Self {
+            batch,
+            finishes: chains.into_iter().map(|c| Finish::new(c, blocks)).collect(),
+            mono: vec![0.0; streams * BATCH_BLOCK],
+            done: vec![0; streams],
+            rate,
+            channels,
+        }
+    }
+
+    /// Number of streams.
+    pub fn streams(&self) -> usize {
+        self.finishes.len()
+    }
+
+    /// Threads the model runs on (one per shard of streams).
+    pub fn threads(&self) -> usize {
+        self.batch.threads()
+    }
+
+    /// Samples per second per channel, every stream.
+    pub fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Interleaved channels of every stream: 2 through the chains, 1 for raw streams.
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// `seconds` as a number of frames at the output rate, refusing what is not a positive,
+    /// finite duration.
+    pub fn frames_for(&self, seconds: f64) -> Result<usize> {
+        samples_for(seconds)?;
+        Ok((seconds * f64::from(self.rate)).round() as usize)
+    }
+
+    /// Stream `stream` plays other controls from its next bar line on (see
+    /// [`AudioStream::set_controls`]).
+    pub fn set_controls(&mut self, stream: usize, controls: Controls) -> Result<()> {
+        if stream >= self.streams() {
+            return Err(Error::Config {
+                path: "stream".into(),
+                problem: format!("no stream {stream} in a batch of {}", self.streams()),
+            });
+        }
+        self.batch.set_controls(stream, controls)
+    }
+
+    /// The next `outs[i].len()` interleaved samples of stream `i` into `outs[i]`, one buffer per
+    /// stream, all of one length (a whole number of frames keeps the channels in place).
+    pub fn fill(&mut self, outs: &mut [&mut [f32]]) {
+        assert_eq!(outs.len(), self.streams(), "one buffer per stream");
+        let n = outs[0].len();
+        assert!(outs.iter().all(|o| o.len() == n), "buffers of one length");
+        self.done.fill(0);
+        loop {
+            let mut short = false;
+            for ((f, out), done) in self
+                .finishes
+                .iter_mut()
+                .zip(outs.iter_mut())
+                .zip(&mut self.done)
+            {
+                *done += f.take(&mut out[*done..]);
+                short |= *done < n;
+            }
+            if !short {
+                return;
+            }
+            self.refill();
+        }
+    }
+
+    /// The next block of every stream: the model's samples from every shard at once, then each
+    /// stream's chain, in blocks of [`RENDER_BLOCK`] as a [`Render`] feeds it.
+    fn refill(&mut self) {
+        self.batch.fill(&mut self.mono);
+        self.finishes
+            .par_iter_mut()
+            .zip(self.mono.par_chunks_exact(BATCH_BLOCK))
+            .for_each(|(f, mono)| {
+                for block in mono.chunks_exact(RENDER_BLOCK) {
+                    f.push(block);
+                }
+            });
+    }
+
+    /// The next `seconds` of every stream into one 16-bit WAV each, `paths[i]` for stream `i`,
+    /// rendered and written chunk by chunk (never whole in memory) and atomically (all or
+    /// none); `progress` hears each chunk's number of frames (per stream).
+    pub fn write_wavs(
+        &mut self,
+        paths: &[&Path],
+        seconds: f64,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        if paths.len() != self.streams() {
+            return Err(Error::Config {
+                path: "paths".into(),
+                problem: format!(
+                    "{} files for a batch of {} streams",
+                    paths.len(),
+                    self.streams()
+                ),
+            });
+        }
+        let frames = self.frames_for(seconds)?;
+        let (rate, channels) = (self.rate, self.channels);
+        write_wav16_all_from(paths, rate, channels, frames, |parts| {
+            self.fill(parts);
+            progress(parts[0].len() / usize::from(channels));
+        })?;
+        Ok(())
     }
 }

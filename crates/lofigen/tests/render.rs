@@ -183,3 +183,80 @@ fn switching_effects_mid_stream_keeps_the_stream_in_time() {
         .to_string();
     assert!(e.contains("raw"), "{e}");
 }
+
+/// A batch (streams with seeds 5, 6, 7, and one with other effects, over two threads) read in
+/// uneven blocks: each stream equals its own render, sample for sample; at 8 kHz without
+/// effects, the raw streams.
+#[test]
+fn a_render_batch_is_each_streams_own_render() {
+    let g = Generator::bundled().unwrap();
+    let mut all: Vec<StreamOptions> = (5..8).map(|s| opts(FxPreset::Lofi, 44_100, s)).collect();
+    all.push(opts(FxPreset::Vinyl, 44_100, 5));
+    let mut batch = g.render_batch(&all, 2).unwrap();
+    assert_eq!((batch.streams(), batch.threads()), (4, 2));
+    assert_eq!((batch.sample_rate(), batch.channels()), (44_100, 2));
+    // Past a batch block (half a second of model samples) and the chains' latency.
+    let n = 2 * 30_000;
+    let mut got = vec![Vec::new(); all.len()];
+    let mut bufs = vec![vec![0.0f32; 2 * 12_345]; all.len()];
+    let mut at = 0;
+    for frames in [1, 12_345, 2, 5000].into_iter().cycle() {
+        let len = (2 * frames).min(n - at);
+        let mut parts: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..len]).collect();
+        batch.fill(&mut parts);
+        for (g, p) in got.iter_mut().zip(&parts) {
+            g.extend_from_slice(p);
+        }
+        at += len;
+        if at == n {
+            break;
+        }
+    }
+    for (i, o) in all.iter().enumerate() {
+        let alone = read(&g, o, n, 4410);
+        let first = alone.iter().zip(&got[i]).position(|(a, b)| a != b);
+        assert_eq!(first, None, "stream {i}: first difference at sample");
+    }
+    assert_ne!(got[0], got[1], "other seeds, same sound");
+    assert_ne!(got[0], got[3], "other effects, same sound");
+    let raw: Vec<StreamOptions> = (0..2).map(|s| opts(FxPreset::None, 8000, s)).collect();
+    let mut batch = g.render_batch(&raw, 3).unwrap();
+    assert_eq!(
+        (batch.sample_rate(), batch.channels(), batch.threads()),
+        (8000, 1, 2)
+    );
+    let mut bufs = vec![vec![0.0f32; 6000]; 2];
+    let mut parts: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+    batch.fill(&mut parts);
+    for (o, got) in raw.iter().zip(&bufs) {
+        let mut alone = vec![0.0; 6000];
+        g.stream(o).unwrap().fill(&mut alone);
+        assert_eq!(&alone, got);
+    }
+}
+
+#[test]
+fn a_batch_refuses_what_its_streams_cannot_share_and_names_the_stream() {
+    let g = Generator::bundled().unwrap();
+    let o = opts(FxPreset::Lofi, 44_100, 1);
+    let err = |r: lofigen::Result<lofigen::runtime::RenderBatch>| match r {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    let e = err(g.render_batch(&[], 2));
+    assert!(e.contains("at least one stream"), "{e}");
+    let e = err(g.render_batch(std::slice::from_ref(&o), 0));
+    assert!(e.contains("at least one thread"), "{e}");
+    let mut other = o.clone();
+    other.rate = 48_000;
+    let e = err(g.render_batch(&[o.clone(), o.clone(), other], 2));
+    assert!(e.contains("stream 2") && e.contains("rate"), "{e}");
+    let mut other = o.clone();
+    other.precision = lofigen::runtime::Precision::F16;
+    let e = err(g.render_batch(&[o.clone(), other], 2));
+    assert!(e.contains("stream 1") && e.contains("precision"), "{e}");
+    let mut other = o.clone();
+    other.sampling.temperature = -1.0;
+    let e = err(g.render_batch(&[o, other], 2));
+    assert!(e.contains("temperature"), "{e}");
+}

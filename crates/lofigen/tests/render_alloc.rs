@@ -1,5 +1,6 @@
 //! A warm finished stream (`runtime::Render`: generation plus the effects chain) allocates
-//! nothing per block. Counted with a counting global allocator, in this test binary only, one
+//! nothing per block, nor does a warm batch of them (`runtime::RenderBatch`, its threads
+//! included). Counted with a counting global allocator, in this test binary only, one
 //! test only, so nothing else allocates concurrently.
 
 use lofigen::runtime::{FxPreset, Generator, StreamOptions};
@@ -36,4 +37,25 @@ fn a_warm_render_allocates_nothing_per_block() {
         let during = allocations() - before;
         assert_eq!(during, 0, "{fx} at {rate} Hz: {during} allocations");
     }
+    // One test only (the count is global): the batch here too, three streams on two threads.
+    let all: Vec<StreamOptions> = (0..3)
+        .map(|s| {
+            let mut o = StreamOptions::default();
+            o.sampling.seed = s;
+            o
+        })
+        .collect();
+    let mut batch = g.render_batch(&all, 2).unwrap();
+    let mut bufs = vec![vec![0.0f32; 4410 * 2]; 3];
+    let mut parts: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+    // Warm-up: two seconds, four of the batch's blocks.
+    for _ in 0..20 {
+        batch.fill(&mut parts);
+    }
+    let before = allocations();
+    for _ in 0..20 {
+        batch.fill(&mut parts);
+    }
+    let during = allocations() - before;
+    assert_eq!(during, 0, "a warm batch: {during} allocations in 2 s");
 }
