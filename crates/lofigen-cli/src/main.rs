@@ -2,6 +2,7 @@
 //! command line and dispatches to one module per command (`cmd/`); the library computes.
 
 mod bench;
+mod clips;
 mod cmd;
 mod progress;
 mod shared;

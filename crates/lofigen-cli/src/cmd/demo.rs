@@ -14,6 +14,7 @@ use super::lofi::LofiArgs;
 use super::plot::PlotArgs;
 use super::prepare::PrepareArgs;
 use super::train::TrainArgs;
+use crate::clips::CountArg;
 use crate::shared::{DeviceArg, MusicArgs, SamplingArgs, default_demo_audio};
 
 #[derive(Args, Debug)]
@@ -82,6 +83,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         },
         sampling: SamplingArgs::default(),
         music: MusicArgs::default(),
+        count: CountArg::default(),
     })?;
     println!("4/5 plot");
     let plot = a.out.join("loss.png");
@@ -104,6 +106,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         f16: false,
         sampling: SamplingArgs::default(),
         music: MusicArgs::default(),
+        count: CountArg::default(),
     })?;
     println!(
         "\ndone. outputs:\n  listen first: {} (the bundled model, finished as 44.1 kHz stereo \

@@ -8,6 +8,7 @@ use clap::Args;
 use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::write_wav16;
 
+use crate::clips::{self, CountArg};
 use crate::shared::{
     DeviceArg, MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx,
     parse_rate,
@@ -47,12 +48,15 @@ pub(crate) struct GenerateArgs {
     pub(crate) sampling: SamplingArgs,
     #[command(flatten)]
     pub(crate) music: MusicArgs,
+    #[command(flatten)]
+    pub(crate) count: CountArg,
 }
 
 pub(crate) fn run(a: GenerateArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
+    let count = a.count.checked(false)?;
     let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
@@ -67,6 +71,9 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
             "checkpoint loaded on {}; the samples come from the cached CPU engine",
             generator.device_name()
         );
+    }
+    if let Some(count) = count {
+        return clips::render(&generator, &opts, count, a.seconds, &a.out, a.fx);
     }
     if let Some(music) = describe_music(&generator, &opts)? {
         eprintln!("{music}");

@@ -10,6 +10,7 @@ use clap::Args;
 use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::MAX_WAV16_FRAMES;
 
+use crate::clips::{self, CountArg};
 use crate::progress;
 use crate::shared::{
     MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx, parse_rate,
@@ -45,6 +46,8 @@ pub(crate) struct LofiArgs {
     pub(crate) sampling: SamplingArgs,
     #[command(flatten)]
     pub(crate) music: MusicArgs,
+    #[command(flatten)]
+    pub(crate) count: CountArg,
 }
 
 pub(crate) fn run(a: LofiArgs) -> Result<()> {
@@ -57,6 +60,7 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         None if to_stdout => None,
         None => Some(60.0),
     };
+    let count = a.count.checked(to_stdout)?;
     let mut opts = a.sampling.stream_options(a.prompt_audio.clone(), a.f16)?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
@@ -87,6 +91,10 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
         Some(run) => Generator::from_run(run)?,
         None => Generator::bundled()?,
     };
+    if let Some(count) = count {
+        let seconds = seconds.expect("a file has a length");
+        return clips::render(&generator, &opts, count, seconds, &a.out, a.fx);
+    }
     let mut render = generator.render(&opts)?;
     let sound = describe_output(render.sample_rate(), render.channels(), a.fx);
     eprintln!(
