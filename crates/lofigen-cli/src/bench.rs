@@ -11,8 +11,8 @@ use lofigen::RunConfig;
 use lofigen::data::Windows;
 use lofigen::generate::oracle::{full_logits, naive_generate};
 use lofigen::generate::{
-    ControlFeed, ControlSource, Engine, KernelPath, PaperEngine, Precision, Sampler, Sampling,
-    WaveNetEngine, engine_generate, wavenet_generate,
+    ControlFeed, ControlSource, Engine, GenerateOptions, KernelPath, PaperEngine, Precision,
+    Sampler, Sampling, StreamBatch, WaveNetEngine, engine_generate, wavenet_generate,
 };
 use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
 use lofigen::runtime::{Controls, DEFAULT_GUIDANCE, FxPreset, Generator, Groove, StreamOptions};
@@ -518,11 +518,105 @@ fn bench_generate_wavenet(
             }
         }
     }
+    batch_scaling(model, &samples[..rf], probe.control_dims() > 0, run)?;
     if probe.control_dims() > 0 {
         controls_overhead(model, &seed, run)?;
     }
     println!("# load average at the end: {}", load_average());
     Ok(())
+}
+
+/// Samples per stream that a batch generates between two joins in the bench: short enough for
+/// several blocks per timed round, long enough that the fork costs nothing beside the work.
+const BATCH_BENCH_BLOCK: usize = 512;
+
+/// The sharded batch (`StreamBatch`: one single-threaded engine per thread over its share of
+/// the streams, joined once per block) on one thread and on all, alternating in three rounds so
+/// that a change in the machine's load falls on both: how several streams scale across cores.
+/// Streams play controls as `lofigen lofi` does where the model has them.
+fn batch_scaling(model: &WaveNet, prompt: &[f32], controlled: bool, run: &GenRun) -> Result<()> {
+    let most = rayon::current_num_threads();
+    let threads: Vec<usize> = if most > 1 { vec![1, most] } else { vec![1] };
+    let model = Model::WaveNet(model.clone());
+    let source = if controlled {
+        let c = Controls::new(85.0, Groove::named("boom-bap")?)?.with_chords("Dm7 G7 Cmaj7 Am7")?;
+        Some(ControlSource::Play(c))
+    } else {
+        None
+    };
+    println!(
+        "\n# sharded batch (StreamBatch): one single-threaded engine per thread over its share of \
+         the streams, joined once per block of {BATCH_BENCH_BLOCK} samples; kernel {}; threads \
+         {threads:?} alternating, three rounds of --seconds / 3 each",
+        KernelPath::detect().name()
+    );
+    println!(
+        "| weights | streams | threads | samples/s (total) | per CPU s | CPU cores used | x 1 thread | x real time (8 kHz, per stream) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &b in run.streams.iter().filter(|&&b| b > 1) {
+        for precision in [Precision::F32, Precision::F16] {
+            let opts: Vec<GenerateOptions> = (0..b)
+                .map(|s| GenerateOptions {
+                    precision,
+                    sampling: Sampling {
+                        seed: s as u64,
+                        ..Default::default()
+                    },
+                    controls: source.clone(),
+                    guidance: DEFAULT_GUIDANCE,
+                    ..Default::default()
+                })
+                .collect();
+            let prompts = vec![prompt; b];
+            let mut out = vec![0.0f32; b * BATCH_BENCH_BLOCK];
+            let mut batches: Vec<StreamBatch> = threads
+                .iter()
+                .map(|&t| {
+                    let mut batch = StreamBatch::new(&model, &prompts, &opts, t);
+                    // Warm-up, outside the timing.
+                    batch.fill(&mut out);
+                    batch
+                })
+                .collect();
+            let mut rates = vec![(0.0f64, 0.0f64); threads.len()];
+            for _ in 0..3 {
+                for (batch, rate) in batches.iter_mut().zip(&mut rates) {
+                    let (wall, cpu) = time_blocks(run.seconds / 3.0, || batch.fill(&mut out));
+                    let per_block = (b * BATCH_BENCH_BLOCK) as f64;
+                    rate.0 += wall * per_block / 3.0;
+                    rate.1 += cpu * per_block / 3.0;
+                }
+            }
+            for (&t, &(total, per_cpu)) in threads.iter().zip(&rates) {
+                // CPU seconds per wall second: below the threads, the machine did not give them
+                // a core each (other work, or another session's share of the scheduler).
+                println!(
+                    "| {precision:?} | {b} | {t} | {total:.0} | {per_cpu:.0} | {:.2} | {:.2} | {:.2} |",
+                    total / per_cpu,
+                    total / rates[0].0,
+                    total / b as f64 / 8000.0
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run `block` until `seconds` of wall time have passed: calls per wall second, and per CPU
+/// second of all the process's threads.
+fn time_blocks(seconds: f64, mut block: impl FnMut()) -> (f64, f64) {
+    let (start, cpu) = (Instant::now(), lofigen::cpu::process_cpu_seconds());
+    let mut calls = 0usize;
+    loop {
+        block();
+        calls += 1;
+        let t = start.elapsed().as_secs_f64();
+        if t >= seconds {
+            let c = (lofigen::cpu::process_cpu_seconds() - cpu).max(1e-9);
+            return (calls as f64 / t, calls as f64 / c);
+        }
+    }
 }
 
 /// A model with controls, as `lofigen lofi` drives it: per stream the runtime's own feed (a
