@@ -44,13 +44,14 @@ enum Lanes {
 
 impl Shard {
     /// Stream `s` continues `prompts[s]` (at least one sample) with `opts[s]`'s sampling, genre
-    /// and controls; the shard's engine runs on `threads` threads per product. The options
-    /// share one precision and one guidance (the engine's, for all its streams).
+    /// and controls; the shard's engine splits its products over `threads` threads (`None`:
+    /// the engine's default, every core). The options share one precision and one guidance
+    /// (the engine's, for all its streams).
     pub(super) fn new(
         model: &Model,
         prompts: &[&[f32]],
         opts: &[&GenerateOptions],
-        threads: usize,
+        threads: Option<usize>,
     ) -> Self {
         let k = prompts.len();
         assert!(k >= 1, "a shard has at least one stream");
@@ -66,7 +67,10 @@ impl Shard {
         );
         let lanes = match model {
             Model::Paper(m) => {
-                let mut engine = PaperEngine::new(m, k, precision).with_threads(threads);
+                let mut engine = PaperEngine::new(m, k, precision);
+                if let Some(t) = threads {
+                    engine = engine.with_threads(t);
+                }
                 let rf = engine.receptive_field();
                 let histories: Vec<Vec<f32>> =
                     prompts.iter().map(|p| tail(p, rf).to_vec()).collect();
@@ -83,7 +87,10 @@ impl Shard {
                     opts.iter().all(|o| o.guidance == guidance),
                     "the streams of one engine share its guidance"
                 );
-                let mut engine = WaveNetEngine::new(m, k, precision).with_threads(threads);
+                let mut engine = WaveNetEngine::new(m, k, precision);
+                if let Some(t) = threads {
+                    engine = engine.with_threads(t);
+                }
                 engine.set_guidance(&guidance);
                 for (s, o) in opts.iter().enumerate() {
                     engine.set_genre(s, o.genre);
@@ -296,7 +303,7 @@ impl StreamBatch {
         let bounds: Vec<usize> = (0..=n).map(|i| i * streams / n).collect();
         let build = |i: usize| {
             let r = bounds[i]..bounds[i + 1];
-            Shard::new(model, &prompts[r.clone()], &opts[r], 1)
+            Shard::new(model, &prompts[r.clone()], &opts[r], Some(1))
         };
         let shards = if n == 1 {
             vec![build(0)]

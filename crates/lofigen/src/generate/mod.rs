@@ -300,9 +300,8 @@ impl AudioStream {
     /// Prime the engine with `seed` (at least one sample). `opts.seconds` is not used: the
     /// stream has no end. The engine splits its products over every core (rayon's count).
     pub fn new(model: &Model, seed: &[f32], opts: &GenerateOptions) -> Self {
-        let threads = rayon::current_num_threads();
         Self {
-            shard: Shard::new(model, &[seed], &[opts], threads),
+            shard: Shard::new(model, &[seed], &[opts], None),
         }
     }
 
