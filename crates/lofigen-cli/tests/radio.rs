@@ -393,6 +393,8 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
         (form("chords=H%23m7%20zz"), "H#m7"),
         (form("bpm=900"), "900"),
         (json(r#"{"groove": "polka-stomp"}"#), "polka-stomp"),
+        (form("guidance=rhythm%3D11"), "rhythm=11"),
+        (form("guidance=bass%3D2"), "bass"),
     ] {
         let status = r.status();
         let text = r.text().unwrap();
@@ -434,6 +436,18 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
     assert_eq!(controls["bpm"], 92.0, "{controls}");
     assert_eq!(controls["chords"], "Dm7 G7 Cmaj7", "{controls}");
     assert!(controls["music_controls"].as_bool().unwrap(), "{controls}");
+    assert_eq!(
+        controls["guidance"], "rhythm=2,harmony=3,loudness=1",
+        "the default, reported: {controls}"
+    );
+    let r = json(r#"{"guidance": 1.5}"#);
+    assert!(r.status().is_success(), "{}", r.status());
+    let controls = &radio.status()["controls"];
+    assert_eq!(controls["guidance"], "rhythm=1.5,harmony=1.5,loudness=1.5");
+    assert_eq!(
+        controls["bpm"], 92.0,
+        "guidance keeps the tempo: {controls}"
+    );
 
     let heard = listener.join().unwrap();
     assert!(count_frames(&heard.bytes) > 200);

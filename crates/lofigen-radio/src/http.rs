@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
-use lofigen::runtime::FxPreset;
+use lofigen::runtime::{FxPreset, Guidance};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
 use tower_service::Service;
@@ -362,7 +362,7 @@ fn control_fields(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, Strin
 fn parse_controls(fields: Vec<(String, String)>) -> Result<ControlRequest, String> {
     let mut r = ControlRequest::default();
     if fields.is_empty() {
-        return Err("nothing to change: send fx, bpm, chords, swing or groove".into());
+        return Err("nothing to change: send fx, bpm, chords, swing, groove or guidance".into());
     }
     for (key, value) in fields {
         let value = value.trim().to_string();
@@ -383,10 +383,17 @@ fn parse_controls(fields: Vec<(String, String)>) -> Result<ControlRequest, Strin
             "swing" => r.swing = Some(number("swing")? as f32),
             "chords" => r.chords = Some(value),
             "groove" => r.groove = Some(value),
+            "guidance" => {
+                r.guidance = Some(
+                    value
+                        .parse::<Guidance>()
+                        .map_err(|e| format!("guidance: {e}"))?,
+                );
+            }
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(format!(
-                    "unknown control {shown:?} (known: fx, bpm, chords, swing, groove)"
+                    "unknown control {shown:?} (known: fx, bpm, chords, swing, groove, guidance)"
                 ));
             }
         }

@@ -426,6 +426,12 @@ impl Render {
         self.stream.set_controls(controls)
     }
 
+    /// Follow the controls with `guidance` from the next control frame on (see
+    /// [`AudioStream::set_guidance`]).
+    pub fn set_guidance(&mut self, guidance: &Guidance) -> Result<()> {
+        self.stream.set_guidance(guidance)
+    }
+
     /// Samples per second per channel.
     pub fn sample_rate(&self) -> u32 {
         self.chain

@@ -448,6 +448,19 @@ impl AudioStream {
         Ok(())
     }
 
+    /// Follow the controls with `guidance` from the next control frame on (see [`Guidance`]);
+    /// ignored by a model without controls.
+    pub fn set_guidance(&mut self, guidance: &Guidance) -> Result<()> {
+        guidance.validate().map_err(|e| Error::Config {
+            path: "guidance".into(),
+            problem: e.to_string(),
+        })?;
+        if let Source::WaveNet { engine, .. } = &mut self.source {
+            engine.set_guidance(guidance);
+        }
+        Ok(())
+    }
+
     /// Whether the stream plays controls (a model with controls, given some).
     pub fn has_controls(&self) -> bool {
         matches!(
