@@ -3,9 +3,10 @@
 # the extension built and installed by pip (maturin is its build backend); then its pytest
 # suite. scripts/test.sh runs this last; `bash scripts/test-python.sh` runs it alone.
 #
-# The build uses the workspace's target dir (CARGO_TARGET_DIR if set, else target/) in the
-# release profile with default features: what `pip install` gives a user. test.sh's tests use
-# the ci profile with --features wgpu, so this is a second build of the dependencies.
+# The build uses the workspace's target dir (CARGO_TARGET_DIR if set, else target/), in the
+# release profile with default features (what `pip install` gives a user) unless
+# MATURIN_PEP517_ARGS says otherwise: scripts/test.sh passes "--profile ci --features wgpu" so
+# that the extension reuses its tests' compiled dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }

@@ -2,7 +2,8 @@
 # Set-up, lint gates, then every test. One feature graph for the tests: `--features wgpu`
 # builds the CPU code and the WGPU backend together, so the default tests and the GPU tests
 # (on lavapipe, Mesa's software Vulkan, installed by setup.sh) come from one build. The `ci`
-# profile is release with the GPU stack at opt-level 1 (see Cargo.toml). Clippy runs over the
+# profile is release with the GPU stack at opt-level 1 (see Cargo.toml), and the Python
+# extension is built on the same profile and features. Clippy runs over the
 # default features and over both GPU features (`cuda` is type-checked, not built: see
 # scripts/test-gpu.sh).
 set -euo pipefail
@@ -19,11 +20,15 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
 fi
 step fmt
 cargo fmt --all -- --check
+step "features (the Python build shares the tests' build)"
+bash scripts/check-features.sh
 step clippy
 cargo clippy --release --workspace --all-targets -- -D warnings
 step "clippy --features wgpu,cuda"
 DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
 step "tests (with the WGPU tests on lavapipe)"
 cargo test --profile ci --workspace --features wgpu
-bash scripts/test-python.sh
+# The extension on the tests' profile and features: it links their compiled dependencies
+# (check-features.sh keeps the feature sets equal) instead of building them again.
+MATURIN_PEP517_ARGS="--profile ci --features wgpu" bash scripts/test-python.sh
 step "done"

@@ -1,5 +1,7 @@
 //! `lofigen radio`: the built binary serves on a free loopback port, and real HTTP clients (and
-//! a real browser, when Chromium is installed) listen. Every loop is bounded in count and time.
+//! a real browser, when Chromium is installed) listen; with `--icecast`, a real Icecast server
+//! (Debian's icecast2, which `scripts/setup.sh` installs) relays it. Every loop is bounded in
+//! count and time.
 //!
 //! The tests take turns (one lock): each starts its own radio, and real-time rates are only
 //! meaningful when the two cores are not shared with another radio.
@@ -7,8 +9,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use lofigen_radio::mp3_frame_len;
 
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -21,17 +25,38 @@ const WAV_BYTES_PER_S: f64 = 176_400.0;
 struct Radio {
     child: Child,
     addr: SocketAddr,
+    /// What it wrote on stderr so far (also echoed to the test's output).
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Radio {
     fn start(extra: &[&str]) -> Radio {
+        Radio::start_with_env(extra, &[])
+    }
+
+    fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Radio {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lofigen"))
             .args(["radio", "--port", "0"])
             .args(extra)
+            .env_remove("LOFIGEN_ICECAST_PASSWORD")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the lofigen binary runs");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn({
+            let stderr = stderr.clone();
+            move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -49,7 +74,46 @@ impl Radio {
             .unwrap_or_else(|| panic!("not an address line: {line:?}"))
             .parse()
             .unwrap();
-        Radio { child, addr }
+        Radio {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `within`) until stderr has a line containing `needle`.
+    fn wait_for_stderr(&self, needle: &str, within: Duration) {
+        let start = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                start.elapsed() < within,
+                "no {needle:?} on stderr after {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (at most `within`) for the process to exit; its exit code.
+    fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // The stderr reader drains what is left.
+                std::thread::sleep(Duration::from_millis(200));
+                return s.code();
+            }
+            assert!(
+                start.elapsed() < within,
+                "still running after {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -139,19 +203,9 @@ fn listen(radio_url: &str, seconds: f64) -> Heard {
     }
 }
 
-/// The length of the MP3 layer III frame whose header starts `h` (MPEG 1, 44.1/48/32 kHz).
+/// The length of the MP3 frame whose header starts `h` (the crate's own reading of headers).
 fn frame_len(h: &[u8]) -> Option<usize> {
-    if h.len() < 4 || h[0] != 0xFF || h[1] & 0xFE != 0xFA {
-        return None;
-    }
-    let kbps = [
-        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0,
-    ][usize::from(h[2] >> 4)];
-    let hz = [44_100, 48_000, 32_000, 0][usize::from((h[2] >> 2) & 3)];
-    if kbps == 0 || hz == 0 {
-        return None;
-    }
-    Some(144_000 * kbps / hz + usize::from((h[2] >> 1) & 1))
+    mp3_frame_len(h.get(..4)?.try_into().ok()?)
 }
 
 /// The number of whole frames `bytes` chains through from its first byte; panics where the
@@ -253,6 +307,7 @@ fn status_metrics_and_the_page_say_what_plays() {
     assert!(s["realtime_factor"].as_f64().unwrap() > 1.0, "{s}");
     assert!(s["attribution"].as_str().unwrap().contains("K-Pone"), "{s}");
     assert!(s["model"].as_str().unwrap().contains("bundled"), "{s}");
+    assert!(s["icecast"].is_null(), "no --icecast, no link: {s}");
 
     let m = radio.get("/metrics");
     assert!(
@@ -274,6 +329,7 @@ fn status_metrics_and_the_page_say_what_plays() {
             "/metrics lacks {line:?}:\n{text}"
         );
     }
+    assert!(!text.contains("icecast"), "no --icecast, no link metrics");
 
     let page = radio.get("/").text().unwrap();
     for element in [
@@ -337,6 +393,8 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
         (form("chords=H%23m7%20zz"), "H#m7"),
         (form("bpm=900"), "900"),
         (json(r#"{"groove": "polka-stomp"}"#), "polka-stomp"),
+        (form("guidance=rhythm%3D11"), "rhythm=11"),
+        (form("guidance=bass%3D2"), "bass"),
     ] {
         let status = r.status();
         let text = r.text().unwrap();
@@ -378,6 +436,18 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
     assert_eq!(controls["bpm"], 92.0, "{controls}");
     assert_eq!(controls["chords"], "Dm7 G7 Cmaj7", "{controls}");
     assert!(controls["music_controls"].as_bool().unwrap(), "{controls}");
+    assert_eq!(
+        controls["guidance"], "rhythm=2,harmony=3,loudness=1",
+        "the default, reported: {controls}"
+    );
+    let r = json(r#"{"guidance": 1.5}"#);
+    assert!(r.status().is_success(), "{}", r.status());
+    let controls = &radio.status()["controls"];
+    assert_eq!(controls["guidance"], "rhythm=1.5,harmony=1.5,loudness=1.5");
+    assert_eq!(
+        controls["bpm"], 92.0,
+        "guidance keeps the tempo: {controls}"
+    );
 
     let heard = listener.join().unwrap();
     assert!(count_frames(&heard.bytes) > 200);
@@ -514,6 +584,399 @@ fn sigterm_drains_and_exits_zero_and_a_port_in_use_is_a_clear_error() {
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);
     assert!(TcpStream::connect_timeout(&radio.addr, Duration::from_secs(1)).is_err());
+}
+
+/// Where a stream of MP3 frames starts in `bytes` (a relay may start a listener mid-frame),
+/// and how many whole frames follow back to back from there; panics where the chain breaks.
+fn sync_frames(bytes: &[u8]) -> (usize, usize) {
+    let chains = |from: usize| {
+        let mut at = from;
+        for _ in 0..3 {
+            match bytes.get(at..).and_then(frame_len) {
+                Some(len) => at += len,
+                None => return false,
+            }
+        }
+        true
+    };
+    let start = (0..bytes.len().min(4096))
+        .find(|&i| chains(i))
+        .expect("three MP3 frames in a row within the first 4 KiB");
+    (start, count_frames(&bytes[start..]))
+}
+
+/// Debian's Icecast server, run as this user on a loopback port from a config in a temporary
+/// folder; killed when dropped.
+struct Icecast {
+    child: Child,
+    port: u16,
+    /// Its config and logs, removed when dropped.
+    _dir: tempfile::TempDir,
+}
+
+/// The source password the tests' Icecast servers take.
+const ICECAST_PASSWORD: &str = "hush-4711";
+
+impl Icecast {
+    fn start(port: u16) -> Icecast {
+        let binary = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join("icecast2"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "icecast2 is not installed: run scripts/setup.sh (it installs Debian's \
+                     icecast2, which the --icecast tests relay the radio through)"
+                )
+            });
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("log");
+        std::fs::create_dir(&logs).unwrap();
+        // Icecast refuses to run as root unless told to drop to another user, who must then
+        // be able to write its logs (containers and CI often run tests as root).
+        let root = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self").unwrap().uid() == 0
+        };
+        let change_owner = if root {
+            use std::os::unix::fs::PermissionsExt;
+            let open = |p: &std::path::Path, mode| {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+            };
+            open(dir.path(), 0o755);
+            open(&logs, 0o777);
+            "<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
+        } else {
+            ""
+        };
+        let config = dir.path().join("icecast.xml");
+        std::fs::write(
+            &config,
+            format!(
+                "<icecast>\n\
+                 <location>loopback</location><admin>test@localhost</admin>\n\
+                 <hostname>127.0.0.1</hostname>\n\
+                 <limits><sources>4</sources></limits>\n\
+                 <authentication><source-password>{ICECAST_PASSWORD}</source-password>\
+                 <admin-user>admin</admin-user><admin-password>{ICECAST_PASSWORD}</admin-password>\
+                 </authentication>\n\
+                 <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address>\
+                 </listen-socket>\n\
+                 <paths><logdir>{}</logdir></paths>\n\
+                 <logging><errorlog>error.log</errorlog><accesslog>access.log</accesslog>\
+                 <loglevel>3</loglevel></logging>\n\
+                 <security><chroot>0</chroot>{change_owner}</security>\n\
+                 </icecast>\n",
+                logs.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not run: {e}", binary.display()));
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let said = || {
+                let read =
+                    |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default();
+                format!("{}{}", read("stderr.txt"), read("log/error.log"))
+            };
+            if let Some(code) = child.try_wait().unwrap() {
+                panic!("icecast2 exited ({code}) at start:\n{}", said());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "icecast2 does not listen on {port} after 20 s:\n{}",
+                said()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Icecast {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// The `--icecast` URL for `mount`, with `password` in it (or none).
+    fn source_url(&self, password: Option<&str>, mount: &str) -> String {
+        match password {
+            Some(p) => format!("http://source:{p}@127.0.0.1:{}{mount}", self.port),
+            None => format!("http://source@127.0.0.1:{}{mount}", self.port),
+        }
+    }
+
+    fn url(&self, mount: &str) -> String {
+        format!("http://127.0.0.1:{}{mount}", self.port)
+    }
+}
+
+impl Drop for Icecast {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Polls `/status` until its `icecast` object satisfies `ok` (at most `within`); that object.
+fn wait_for_link(
+    radio: &Radio,
+    within: Duration,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let link = radio.status()["icecast"].clone();
+        if ok(&link) {
+            return link;
+        }
+        assert!(
+            start.elapsed() < within,
+            "the Icecast link is not {what} after {within:?}: {link}\n{}",
+            radio.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_icecast_mount_relays_the_stations_mp3_at_real_time_and_a_second_source_is_refused() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let ice = Icecast::start(free_port());
+    let radio = Radio::start(&[
+        "--icecast",
+        &ice.source_url(Some(ICECAST_PASSWORD), "/lofi.mp3"),
+    ]);
+    let link = wait_for_link(&radio, Duration::from_secs(20), "connected", |l| {
+        l["state"] == "connected"
+    });
+    assert_eq!(link["url"], ice.source_url(None, "/lofi.mp3"), "{link}");
+    assert_eq!(link["connections"], 1, "{link}");
+
+    // A listener of the radio itself and one of the Icecast mount, at the same time.
+    let local = std::thread::spawn({
+        let url = radio.url("/stream.mp3");
+        move || listen(&url, 8.0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mount = ice.url("/lofi.mp3");
+    let r = client().get(&mount).send().unwrap();
+    assert!(r.status().is_success(), "{mount}: {}", r.status());
+    assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    // Icecast hands the source's Ice-Name on as icy-name.
+    assert_eq!(r.headers()["icy-name"], "lofigen radio");
+    drop(r);
+    let sent_before = (Instant::now(), link_sent(&radio));
+    let relayed = listen(&mount, 6.0);
+    let sent_rate =
+        (link_sent(&radio) - sent_before.1) as f64 / sent_before.0.elapsed().as_secs_f64();
+    let local = local.join().unwrap();
+
+    // Whole MP3 frames back to back (no chunk framing or other bytes between them), at real
+    // time past Icecast's start burst.
+    let (offset, frames) = sync_frames(&relayed.bytes);
+    assert!(offset < 1500, "the first frame starts at byte {offset}");
+    assert!(frames > 150, "{frames} frames in 6 s");
+    let rate = relayed.steady_rate();
+    assert!(
+        (0.9 * MP3_BYTES_PER_S..1.3 * MP3_BYTES_PER_S).contains(&rate),
+        "Icecast's listener got {rate:.0} B/s"
+    );
+    assert!(
+        relayed.longest_gap < Duration::from_millis(1500),
+        "{:?}",
+        relayed.longest_gap
+    );
+    assert!(
+        (0.8 * MP3_BYTES_PER_S..1.25 * MP3_BYTES_PER_S).contains(&sent_rate),
+        "/status counts {sent_rate:.0} B/s sent to Icecast"
+    );
+    // The very bytes the radio's own listener got: one encoding, two outlets.
+    let n = relayed.bytes.len();
+    let probe = &relayed.bytes[n - 24_000..n - 20_000];
+    assert!(
+        local.bytes.windows(probe.len()).any(|w| w == probe),
+        "Icecast's listener hears a stream the radio's own listener does not"
+    );
+
+    let metrics = radio.get("/metrics").text().unwrap();
+    for line in [
+        "lofigen_radio_icecast_connected 1",
+        "lofigen_radio_icecast_connections_total 1",
+        "lofigen_radio_icecast_failures_total 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?}:\n{metrics}"
+        );
+    }
+
+    // A second radio on the mount that is in use is turned away, and says why.
+    let mut second = Radio::start(&[
+        "--icecast",
+        &ice.source_url(Some(ICECAST_PASSWORD), "/lofi.mp3"),
+    ]);
+    assert_eq!(second.exit_code(Duration::from_secs(30)), Some(1));
+    let err = second.stderr();
+    assert!(err.contains("403 Forbidden"), "{err}");
+    assert!(err.contains("Mountpoint in use"), "{err}");
+    assert!(err.contains(&ice.source_url(None, "/lofi.mp3")), "{err}");
+    assert!(!err.contains(ICECAST_PASSWORD), "the password shows: {err}");
+    // And the first one plays on.
+    assert_eq!(radio.status()["icecast"]["state"], "connected");
+}
+
+/// MP3 bytes `/status` says went to Icecast.
+fn link_sent(radio: &Radio) -> u64 {
+    radio.status()["icecast"]["sent_bytes"].as_u64().unwrap()
+}
+
+#[test]
+fn a_wrong_icecast_password_or_url_is_a_clear_error_that_hides_the_password() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    // Bad URLs are refused before anything loads, naming the value (its password masked).
+    for (url, says) in [
+        (
+            "ftp://source:sesame@127.0.0.1:8000/lofi.mp3",
+            "expected http://",
+        ),
+        ("http://source:sesame@127.0.0.1:8000/", "no mount"),
+        ("http://127.0.0.1:8000/lofi.mp3", "LOFIGEN_ICECAST_PASSWORD"),
+        ("http://source:ses ame@127.0.0.1:8000/lofi.mp3", "not a URL"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lofigen"))
+            .args(["radio", "--port", "0", "--icecast", url])
+            .env_remove("LOFIGEN_ICECAST_PASSWORD")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(out.stdout.is_empty(), "{url}: it started");
+        assert!(err.contains("--icecast"), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert!(err.contains("127.0.0.1:8000"), "{url}: not named: {err}");
+        assert!(!err.contains("sesame") && !err.contains("ses ame"), "{err}");
+    }
+
+    // A password Icecast does not take: the radio says so, naming the mount, and exits 1.
+    let ice = Icecast::start(free_port());
+    let mut radio = Radio::start(&[
+        "--icecast",
+        &ice.source_url(Some("wrong-9931"), "/lofi.mp3"),
+    ]);
+    assert_eq!(radio.exit_code(Duration::from_secs(30)), Some(1));
+    let err = radio.stderr();
+    assert!(err.contains("401 Unauthorized"), "{err}");
+    assert!(err.contains("wrong source user or password"), "{err}");
+    assert!(err.contains(&ice.source_url(None, "/lofi.mp3")), "{err}");
+    assert!(!err.contains("wrong-9931"), "the password shows: {err}");
+    // The same through the environment.
+    let mut radio = Radio::start_with_env(
+        &["--icecast", &ice.source_url(None, "/lofi.mp3")],
+        &[("LOFIGEN_ICECAST_PASSWORD", "wrong-9931")],
+    );
+    assert_eq!(radio.exit_code(Duration::from_secs(30)), Some(1));
+    assert!(
+        radio.stderr().contains("401 Unauthorized"),
+        "{}",
+        radio.stderr()
+    );
+}
+
+#[test]
+fn icecast_down_and_back_is_retried_while_the_radios_own_listeners_play_on() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let port = free_port();
+    let source_url = format!("http://source@127.0.0.1:{port}/lofi.mp3");
+    // The password from the environment, as --help suggests (it stays out of `ps`).
+    let radio = Radio::start_with_env(
+        &["--icecast", &source_url],
+        &[("LOFIGEN_ICECAST_PASSWORD", ICECAST_PASSWORD)],
+    );
+    let local = std::thread::spawn({
+        let url = radio.url("/stream.mp3");
+        move || listen(&url, 16.0)
+    });
+    // No Icecast yet: the link retries.
+    let link = wait_for_link(&radio, Duration::from_secs(10), "retrying", |l| {
+        l["state"] == "retrying"
+    });
+    assert!(
+        link["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{link}"
+    );
+    assert_eq!(
+        radio
+            .get("/metrics")
+            .text()
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("lofigen_radio_icecast_connected ")),
+        Some("lofigen_radio_icecast_connected 0")
+    );
+
+    // Icecast comes up: the link finds it within the backoff.
+    let ice = Icecast::start(port);
+    wait_for_link(&radio, Duration::from_secs(20), "connected", |l| {
+        l["state"] == "connected"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = link_sent(&radio);
+    assert!(sent > 16_000, "{sent} bytes sent in 2 s connected");
+
+    // Icecast dies: the link notices, says so, and retries.
+    drop(ice);
+    wait_for_link(&radio, Duration::from_secs(5), "retrying", |l| {
+        l["state"] == "retrying"
+    });
+    // The state is set before the line is written: the line may come a moment later.
+    radio.wait_for_stderr(
+        &format!("Icecast {source_url}: the connection was lost"),
+        Duration::from_secs(5),
+    );
+    let err = radio.stderr();
+    assert!(!err.contains(ICECAST_PASSWORD), "the password shows: {err}");
+
+    // It comes back: the link reconnects, and Icecast's listeners hear the station again.
+    std::thread::sleep(Duration::from_secs(1));
+    let ice = Icecast::start(port);
+    let link = wait_for_link(&radio, Duration::from_secs(25), "connected again", |l| {
+        l["state"] == "connected"
+    });
+    assert_eq!(link["connections"], 2, "{link}");
+    assert!(link["failures"].as_u64().unwrap() >= 2, "{link}");
+    radio.wait_for_stderr("connected again", Duration::from_secs(5));
+    let relayed = listen(&ice.url("/lofi.mp3"), 3.0);
+    let (_, frames) = sync_frames(&relayed.bytes);
+    assert!(frames > 50, "{frames} frames in 3 s");
+
+    // The radio's own listener heard real time without a gap through it all.
+    let local = local.join().unwrap();
+    assert!(
+        local.steady_rate() >= 0.9 * MP3_BYTES_PER_S,
+        "{:.0} B/s",
+        local.steady_rate()
+    );
+    assert!(
+        local.longest_gap < Duration::from_millis(1500),
+        "{:?}",
+        local.longest_gap
+    );
+    count_frames(&local.bytes);
 }
 
 /// One WebDriver command (the W3C wire protocol: JSON over HTTP to chromedriver).

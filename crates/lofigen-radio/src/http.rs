@@ -1,4 +1,5 @@
-//! The HTTP side: the page, the two streams, `/control`, `/status`, `/metrics`, and the
+//! The HTTP side: the page, the two streams, `/control`, `/status`, `/metrics` (which report
+//! the Icecast link too, when there is one), and the
 //! accept loop that serves each connection with hyper, cuts off stalled listeners and drains on
 //! shutdown.
 
@@ -11,17 +12,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Extension, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
-use lofigen::runtime::FxPreset;
+use lofigen::runtime::{FxPreset, Guidance};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
 use tower_service::Service;
 
 use crate::encode::wav_stream_header;
+use crate::icecast::Link;
 use crate::station::{Chunk, ControlRequest, Station, stopped};
 
 /// The most a `/control` body may hold: a few controls, never megabytes.
@@ -41,8 +43,22 @@ struct Connection {
     cut: Arc<Notify>,
 }
 
+/// What the handlers share: the station, and the Icecast link if there is one.
+#[derive(Clone)]
+struct App {
+    station: Arc<Station>,
+    icecast: Option<Arc<Link>>,
+}
+
+/// The handlers that need only the station take it alone.
+impl FromRef<App> for Arc<Station> {
+    fn from_ref(app: &App) -> Arc<Station> {
+        app.station.clone()
+    }
+}
+
 /// The routes, over the station.
-fn router(station: Arc<Station>) -> Router {
+fn router(app: App) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/radio.js", get(script))
@@ -55,7 +71,7 @@ fn router(station: Arc<Station>) -> Router {
         )
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .with_state(station)
+        .with_state(app)
 }
 
 /// Serves `listener` until `shutdown` turns true, then drains: stops accepting, lets each
@@ -64,10 +80,11 @@ fn router(station: Arc<Station>) -> Router {
 pub(crate) async fn serve(
     listener: TcpListener,
     station: Arc<Station>,
+    icecast: Option<Arc<Link>>,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let app = router(station);
+    let app = router(App { station, icecast });
     // Each connection holds a receiver; `closed()` below resolves when the last one is gone.
     let (conns_tx, conns_rx) = watch::channel(false);
     loop {
@@ -345,7 +362,7 @@ fn control_fields(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, Strin
 fn parse_controls(fields: Vec<(String, String)>) -> Result<ControlRequest, String> {
     let mut r = ControlRequest::default();
     if fields.is_empty() {
-        return Err("nothing to change: send fx, bpm, chords, swing or groove".into());
+        return Err("nothing to change: send fx, bpm, chords, swing, groove or guidance".into());
     }
     for (key, value) in fields {
         let value = value.trim().to_string();
@@ -366,10 +383,17 @@ fn parse_controls(fields: Vec<(String, String)>) -> Result<ControlRequest, Strin
             "swing" => r.swing = Some(number("swing")? as f32),
             "chords" => r.chords = Some(value),
             "groove" => r.groove = Some(value),
+            "guidance" => {
+                r.guidance = Some(
+                    value
+                        .parse::<Guidance>()
+                        .map_err(|e| format!("guidance: {e}"))?,
+                );
+            }
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(format!(
-                    "unknown control {shown:?} (known: fx, bpm, chords, swing, groove)"
+                    "unknown control {shown:?} (known: fx, bpm, chords, swing, groove, guidance)"
                 ));
             }
         }
@@ -400,7 +424,8 @@ async fn control(State(station): State<Arc<Station>>, headers: HeaderMap, body: 
 }
 
 /// `/status`: what a dashboard shows.
-async fn status(State(s): State<Arc<Station>>) -> Response {
+async fn status(State(app): State<App>) -> Response {
+    let s = &app.station;
     let c = &s.counters;
     axum::Json(serde_json::json!({
         "listeners": c.listeners.load(Ordering::Relaxed),
@@ -418,12 +443,14 @@ async fn status(State(s): State<Arc<Station>>) -> Response {
         "sample_rate": s.sample_rate,
         "channels": s.channels,
         "bitrate_kbps": s.config.bitrate_kbps,
+        "icecast": app.icecast.as_ref().map(|l| l.status()),
     }))
     .into_response()
 }
 
 /// `/metrics`: Prometheus's text exposition format, written by hand (a dozen lines).
-async fn metrics(State(s): State<Arc<Station>>) -> Response {
+async fn metrics(State(app): State<App>) -> Response {
+    let s = &app.station;
     let c = &s.counters;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
@@ -495,6 +522,37 @@ async fn metrics(State(s): State<Arc<Station>>) -> Response {
         "lofigen_radio_sent_bytes_total{{format=\"wav\"}} {}",
         load(&c.sent_wav)
     );
+    if let Some(link) = &app.icecast {
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP lofigen_radio_icecast_{name} {help}");
+            let _ = writeln!(out, "# TYPE lofigen_radio_icecast_{name} {kind}");
+            let _ = writeln!(out, "lofigen_radio_icecast_{name} {value}");
+        };
+        metric(
+            "connected",
+            "gauge",
+            "1 while Icecast has the stream, 0 while connecting or retrying.",
+            u8::from(link.connected()).to_string(),
+        );
+        metric(
+            "sent_bytes_total",
+            "counter",
+            "MP3 bytes sent to Icecast.",
+            load(&link.sent_bytes),
+        );
+        metric(
+            "connections_total",
+            "counter",
+            "Connections Icecast took.",
+            load(&link.connections),
+        );
+        metric(
+            "failures_total",
+            "counter",
+            "Attempts to reach Icecast that failed, and connections lost.",
+            load(&link.failures),
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

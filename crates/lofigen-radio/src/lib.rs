@@ -6,6 +6,9 @@
 //! and never reaches under it. Routes: `/` (the page), `/stream.mp3`, `/stream.wav`,
 //! `POST /control`, `/status` (JSON), `/metrics` (Prometheus text).
 //!
+//! Past one process: [`Radio::icecast`] also sends the MP3 stream to an Icecast server as its
+//! source, whose relays and mounts carry the listeners.
+//!
 //! MP3 because every browser plays it while it streams (an `<audio>` element pointed at an
 //! endless HTTP response), and it is the internet-radio convention (Icecast, SHOUTcast):
 //! any player or relay takes it. Ogg/Opus sounds better per bit, but Safari's `<audio>` does
@@ -13,6 +16,7 @@
 
 mod encode;
 mod http;
+mod icecast;
 mod station;
 
 use std::future::Future;
@@ -22,9 +26,10 @@ use std::time::Duration;
 
 use lofigen::runtime::{FxPreset, Generator, StreamOptions};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 pub use encode::{BITRATES_KBPS, Mp3Encoder, mp3_frame_len, wav_stream_header};
+pub use icecast::{IcecastTarget, PASSWORD_ENV};
 pub use station::{ControlRequest, NowPlaying, Refusal, Station, StationConfig};
 
 /// What can stop a radio from starting.
@@ -62,6 +67,17 @@ pub enum RadioError {
         /// LAME's answer.
         problem: String,
     },
+    /// Icecast refused the stream when the radio first connected: a wrong password, a mount in
+    /// use. (Later refusals are retried: the server may be restarting.)
+    #[error("Icecast at {url} refused the stream: {problem}")]
+    IcecastRefused {
+        /// The mount's URL, without the password.
+        url: String,
+        /// The HTTP status Icecast answered.
+        status: u16,
+        /// The status and what it means.
+        problem: String,
+    },
     /// The model could not be primed or rendered.
     #[error(transparent)]
     Runtime(#[from] lofigen::Error),
@@ -71,6 +87,7 @@ pub enum RadioError {
 pub struct Radio {
     listener: TcpListener,
     addr: SocketAddr,
+    icecast: Option<IcecastTarget>,
 }
 
 impl Radio {
@@ -83,7 +100,19 @@ impl Radio {
         let addr = listener
             .local_addr()
             .map_err(|source| RadioError::Bind { addr, source })?;
-        Ok(Radio { listener, addr })
+        Ok(Radio {
+            listener,
+            addr,
+            icecast: None,
+        })
+    }
+
+    /// Also sends the MP3 stream to `target`, an Icecast mount, as its source, from the first
+    /// block on. When Icecast is down or drops the stream, the radio retries with backoff and
+    /// its own listeners play on; `/status` and `/metrics` say where the link stands.
+    pub fn icecast(mut self, target: IcecastTarget) -> Radio {
+        self.icecast = Some(target);
+        self
     }
 
     /// The address it listens on (with the port chosen when 0 was asked).
@@ -95,6 +124,9 @@ impl Radio {
     /// until `shutdown` completes; then drains: stops accepting, ends every stream, waits up
     /// to `drain` for the responses to finish, and returns. `on_air` hears the station once the
     /// model is primed and the first block is being rendered.
+    ///
+    /// With [`Self::icecast`], an error if Icecast refuses the stream at the first connection
+    /// (the radio drains and stops then too).
     pub async fn serve(
         self,
         generator: Generator,
@@ -107,18 +139,36 @@ impl Radio {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (station, thread) = Station::start(generator, opts, fx, config, stop_rx.clone())?;
         on_air(&station);
+        let link = self.icecast.map(|t| Arc::new(icecast::Link::new(t)));
+        let (refused_tx, refused_rx) = oneshot::channel();
+        let source = link.clone().map(|link| {
+            tokio::spawn(icecast::run(
+                link,
+                station.clone(),
+                stop_rx.clone(),
+                refused_tx,
+            ))
+        });
         let server = tokio::spawn(http::serve(
             self.listener,
             station.clone(),
+            link,
             stop_rx,
             Duration::from_secs(3),
         ));
-        shutdown.await;
+        let outcome = tokio::select! {
+            _ = shutdown => Ok(()),
+            // A link that ends without a refusal (or no link) does not stop the radio.
+            Ok(refused) = refused_rx => Err(refused),
+        };
         let _ = stop_tx.send(true);
         let _ = server.await;
+        if let Some(source) = source {
+            let _ = source.await;
+        }
         // The pacer dropped its queue, so the generator's next send fails and it returns.
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        Ok(())
+        outcome
     }
 }
 

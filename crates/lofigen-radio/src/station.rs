@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lofigen::runtime::{
-    ControlSource, Controls, FxPreset, Generator, MusicRequest, Render, StreamOptions,
+    ControlSource, Controls, FxPreset, Generator, Guidance, MusicRequest, Render, StreamOptions,
 };
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -70,6 +70,8 @@ pub struct NowPlaying {
     pub swing: Option<f32>,
     /// Groove in force, as a pattern.
     pub groove: Option<String>,
+    /// How strongly the model follows them (see `lofigen --help`'s `--guidance`).
+    pub guidance: Option<String>,
 }
 
 impl NowPlaying {
@@ -96,12 +98,18 @@ pub struct ControlRequest {
     pub swing: Option<f32>,
     /// A groove's name or pattern.
     pub groove: Option<String>,
+    /// How strongly the model follows its controls.
+    pub guidance: Option<Guidance>,
 }
 
 impl ControlRequest {
     /// Whether it asks for musical controls (not only effects).
     pub fn asks_music(&self) -> bool {
-        self.bpm.is_some() || self.chords.is_some() || self.swing.is_some() || self.groove.is_some()
+        self.bpm.is_some()
+            || self.chords.is_some()
+            || self.swing.is_some()
+            || self.groove.is_some()
+            || self.guidance.is_some()
     }
 }
 
@@ -203,9 +211,11 @@ impl Station {
                     chords: None,
                     swing: None,
                     groove: None,
+                    guidance: None,
                 };
                 if let Ok(Some(ControlSource::Play(c))) = generator.music(&opts) {
                     now.play(&c);
+                    now.guidance = generator.guidance(&opts).ok().map(|g| g.to_string());
                 }
                 now
             }),
@@ -431,14 +441,20 @@ fn apply(
         next.chords = request.chords.clone().or(next.chords);
         next.swing = request.swing.or(next.swing);
         next.groove = request.groove.clone().or(next.groove);
+        next.guidance = request.guidance.or(next.guidance);
         let asked = StreamOptions {
             music: next.clone(),
             ..opts.clone()
         };
+        let guidance = generator.guidance(&asked).map_err(|e| bad(e.to_string()))?;
         match generator.music(&asked).map_err(|e| bad(e.to_string()))? {
             Some(ControlSource::Play(c)) => {
                 now.play(&c);
                 render.set_controls(c).map_err(|e| bad(e.to_string()))?;
+                render
+                    .set_guidance(&guidance)
+                    .map_err(|e| bad(e.to_string()))?;
+                now.guidance = Some(guidance.to_string());
             }
             // A request without `follow` never resolves to a followed track.
             _ => return Err(bad("the model cannot play these controls".into())),

@@ -175,8 +175,9 @@ fn streams_with_controls_each_equal_the_stream_alone() {
     assert_ne!(got[0], got[1], "the controls change nothing");
 }
 
+/// Controls for one stream and guidance for all, changed between two reads.
 #[test]
-fn new_controls_mid_stream_land_as_they_do_alone() {
+fn new_controls_and_guidance_mid_stream_land_as_they_do_alone() {
     let extra = format!("controls = {CONTROL_DIMS}\ncontrol_channels = 6\ncontrol_hop = 64");
     let model = tiny_wavenet(&extra, 4);
     let c = |bpm| Controls::new(bpm, Groove::named("boom-bap").unwrap()).unwrap();
@@ -188,6 +189,8 @@ fn new_controls_mid_stream_land_as_they_do_alone() {
     let mut out = vec![0.0; 3 * 700];
     batch.fill(&mut out);
     batch.set_controls(1, c(140.0)).unwrap();
+    let pushed = DEFAULT_GUIDANCE.with(lofigen::runtime::Group::Rhythm, 4.0);
+    batch.set_guidance(&pushed).unwrap();
     let mut bad = c(80.0);
     bad.bpm = 1000.0;
     let err = batch.set_controls(2, bad).unwrap_err().to_string();
@@ -198,6 +201,7 @@ fn new_controls_mid_stream_land_as_they_do_alone() {
     let mut first = vec![0.0; 700];
     stream.fill(&mut first);
     stream.set_controls(c(140.0)).unwrap();
+    stream.set_guidance(&pushed).unwrap();
     let mut then = vec![0.0; 3000];
     stream.fill(&mut then);
     assert_eq!(first, out[700..1400]);

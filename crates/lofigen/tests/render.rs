@@ -260,3 +260,56 @@ fn a_batch_refuses_what_its_streams_cannot_share_and_names_the_stream() {
     let e = err(g.render_batch(&[o, other], 2));
     assert!(e.contains("temperature"), "{e}");
 }
+
+/// A switch of effects is not heard as a click or a gap: where the new chain takes over, the
+/// waveform steps no more than the unswitched render does around there, and no 2-ms window of
+/// the next 50 ms falls below 70 % of the unswitched render's level.
+#[test]
+fn switching_effects_leaves_no_step_and_no_gap() {
+    let g = Generator::bundled().unwrap();
+    let n = 44_100;
+    // Both between presets and to a fresh copy of the same one (its wow and reverb restart).
+    for (from, to, seed) in [
+        (FxPreset::Lofi, FxPreset::Clean, 7),
+        (FxPreset::Tape, FxPreset::Tape, 8),
+    ] {
+        let unswitched = read(&g, &opts(from, 44_100, seed), 4 * n, 2 * n);
+        let mut render = g.render(&opts(from, 44_100, seed)).unwrap();
+        let mut y = vec![0.0; 4 * n];
+        render.fill(&mut y[..2 * n]);
+        render.set_fx(to.settings()).unwrap();
+        render.fill(&mut y[2 * n..]);
+        // The first frame that differs: where the old chain's tail ends.
+        let b = (0..y.len())
+            .find(|&i| y[i] != unswitched[i])
+            .expect("the switch changes the sound")
+            / 2;
+        assert!(
+            b >= n,
+            "{from} -> {to}: frame {b} changed before the switch"
+        );
+        let step = |v: &[f32], f: usize| {
+            (0..2)
+                .map(|c| (v[2 * f + c] - v[2 * f - 2 + c]).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let around = (b - 220..b + 220)
+            .map(|f| step(&unswitched, f))
+            .fold(0.0f32, f32::max);
+        let after = (b..b + 220).map(|f| step(&y, f)).fold(0.0f32, f32::max);
+        assert!(
+            after <= 1.5 * around,
+            "{from} -> {to}: a step of {after} at frame {b}; the music steps {around} there"
+        );
+        let level = |v: &[f32], f: usize| {
+            (v[2 * f..2 * (f + 88)].iter().map(|x| x * x).sum::<f32>() / 176.0).sqrt()
+        };
+        for f in (b..b + 2205).step_by(44) {
+            let ratio = level(&y, f) / level(&unswitched, f).max(1e-6);
+            assert!(
+                ratio >= 0.7,
+                "{from} -> {to}: the level falls to {ratio:.2} of the unswitched at frame {f}"
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! `lofigen radio`: the bundled model (or a run), finished through the effects chain and
-//! streamed over HTTP to a browser page and any number of listeners (`lofigen_radio`).
+//! streamed over HTTP to a browser page and any number of listeners (`lofigen_radio`), and with
+//! `--icecast` to an Icecast server as its source.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use lofigen::runtime::{FxPreset, Generator};
-use lofigen_radio::{BITRATES_KBPS, Radio, StationConfig};
+use lofigen_radio::{BITRATES_KBPS, IcecastTarget, PASSWORD_ENV, Radio, StationConfig};
 
 use crate::shared::{SamplingArgs, describe_output, parse_fx};
 
@@ -36,6 +37,14 @@ pub(crate) struct RadioArgs {
     /// busy machine.
     #[arg(long)]
     f16: bool,
+    /// Also send the stream to an Icecast server as its source:
+    /// http://source:PASSWORD@HOST:PORT/MOUNT (the password is Icecast's <source-password>;
+    /// percent-encode any @ : / in it). To keep the password out of `ps`, leave it out of the URL
+    /// and set LOFIGEN_ICECAST_PASSWORD. If Icecast is down or drops the stream, the radio
+    /// retries with backoff and its own listeners play on; a wrong password or a mount in use
+    /// at the first connection stops it with the reason.
+    #[arg(long, value_name = "URL")]
+    icecast: Option<String>,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -59,6 +68,14 @@ fn parse_bitrate(s: &str) -> Result<u32, String> {
 }
 
 pub(crate) fn run(a: RadioArgs) -> Result<()> {
+    // Read before anything loads: a bad URL is reported at once.
+    let icecast = match &a.icecast {
+        Some(url) => Some(IcecastTarget::parse(
+            url,
+            std::env::var(PASSWORD_ENV).ok().as_deref(),
+        )?),
+        None => None,
+    };
     let mut opts = a.sampling.stream_options(None, a.f16)?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
@@ -79,7 +96,10 @@ pub(crate) fn run(a: RadioArgs) -> Result<()> {
     let addr = SocketAddr::new(a.bind, a.port);
     let result = rt.block_on(async {
         // Bound before the model loads: a port in use is reported at once.
-        let radio = Radio::bind(addr).await?;
+        let mut radio = Radio::bind(addr).await?;
+        if let Some(target) = &icecast {
+            radio = radio.icecast(target.clone());
+        }
         let generator = match &a.run {
             Some(run) => Generator::from_run(run)?,
             None => Generator::bundled()?,
@@ -98,6 +118,13 @@ pub(crate) fn run(a: RadioArgs) -> Result<()> {
                     a.bitrate,
                     lofigen_radio::page_url(bound)
                 );
+                if let Some(target) = &icecast {
+                    eprintln!(
+                        "sending it to Icecast at {target} (its listeners tune in to {}); \
+                         /status says whether the link is up",
+                        target.listen_url()
+                    );
+                }
                 if let Some(notice) = attribution {
                     eprintln!("{notice}");
                 }

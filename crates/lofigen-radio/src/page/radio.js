@@ -113,7 +113,7 @@ function say(text, error) {
   m.classList.toggle("error", !!error);
 }
 
-const musicInputs = ["bpm", "chords", "swing", "groove"];
+const musicInputs = ["bpm", "chords", "swing", "groove", "guidance"];
 
 async function refresh() {
   try {
@@ -130,7 +130,7 @@ async function refresh() {
     if (document.activeElement !== $("fx")) $("fx").value = c.fx;
     for (const id of musicInputs) $(id).disabled = !c.music_controls;
     $("music-note").textContent = c.music_controls
-      ? "tempo, chords, swing and groove change at the next bar, for every listener"
+      ? "tempo, chords, swing and groove change at the next bar, guidance at once, for every listener"
       : "this model was trained without musical controls: tempo, chords, swing and groove are off";
   } catch (e) {
     $("now-playing").textContent = "the radio does not answer";

@@ -12,7 +12,7 @@
 
 use super::WaveNetEngine;
 use super::{ControlFeed, Engine, FrameSource, GenerateOptions, PaperEngine, Sampler};
-use crate::controls::Controls;
+use crate::controls::{Controls, Guidance};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -220,6 +220,20 @@ impl Shard {
         Ok(())
     }
 
+    /// Every stream follows its controls with `guidance` from its next control frame on (the
+    /// engine's, for all its streams); ignored by a model without controls. Bad strengths are
+    /// an error that names them.
+    pub(super) fn set_guidance(&mut self, guidance: &Guidance) -> Result<()> {
+        guidance.validate().map_err(|e| Error::Config {
+            path: "guidance".into(),
+            problem: e.to_string(),
+        })?;
+        if let Lanes::WaveNet { engine, .. } = &mut self.lanes {
+            engine.set_guidance(guidance);
+        }
+        Ok(())
+    }
+
     /// Whether the streams play controls (a model with controls).
     pub(super) fn has_controls(&self) -> bool {
         matches!(&self.lanes, Lanes::WaveNet { controls, .. } if !controls.is_empty())
@@ -351,6 +365,16 @@ impl StreamBatch {
             first += k;
         }
         unreachable!("the shards hold every stream")
+    }
+
+    /// Every stream follows its controls with `guidance` from its next control frame on (see
+    /// [`AudioStream::set_guidance`](super::AudioStream::set_guidance)). One guidance for all:
+    /// it is a setting of each shard's engine.
+    pub fn set_guidance(&mut self, guidance: &Guidance) -> Result<()> {
+        for shard in &mut self.shards {
+            shard.set_guidance(guidance)?;
+        }
+        Ok(())
     }
 
     /// Whether the streams play controls (a model with controls).

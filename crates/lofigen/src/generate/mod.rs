@@ -357,6 +357,12 @@ impl AudioStream {
         self.shard.set_controls(0, controls)
     }
 
+    /// Follow the controls with `guidance` from the next control frame on (see [`Guidance`]);
+    /// ignored by a model without controls.
+    pub fn set_guidance(&mut self, guidance: &Guidance) -> Result<()> {
+        self.shard.set_guidance(guidance)
+    }
+
     /// Whether the stream plays controls (a model with controls).
     pub fn has_controls(&self) -> bool {
         self.shard.has_controls()

@@ -46,17 +46,17 @@ struct Controls {
     hidden: Vec<f32>,
     /// Each guided group's strength and dims (see [`WaveNetEngine::set_guidance`]).
     guidance: Vec<(f32, std::ops::Range<usize>)>,
-    /// Scratch: the window with a guided group left out, its bias, the full window's bias.
+    /// Scratch: the window with a guided group left out, its hidden channels, the guided mix.
     base_window: Vec<f32>,
-    base_bias: Vec<f32>,
-    full_bias: Vec<f32>,
+    base_hidden: Vec<f32>,
+    mixed_hidden: Vec<f32>,
 }
 
 impl Controls {
-    /// The network's gate bias for a three-frame `window`, into `out` (`[layers * 2R]`).
-    fn bias_into(&mut self, window: &[f32], out: &mut [f32]) {
+    /// The hidden channels (after the ReLU) of a three-frame `window`, into `hidden`.
+    fn hidden_into(&self, window: &[f32], hidden: &mut [f32]) {
         let dims = self.dims;
-        for (o, h) in self.hidden.iter_mut().enumerate() {
+        for (o, h) in hidden.iter_mut().enumerate() {
             let w = &self.conv[o * dims * 3..(o + 1) * dims * 3];
             let mut acc = self.conv_bias[o];
             // w is [dims][3]; window is [3][dims].
@@ -67,10 +67,14 @@ impl Controls {
             }
             *h = acc.max(0.0);
         }
+    }
+
+    /// The gate bias (`[layers * 2R]`) of hidden channels `hidden`, into `out`.
+    fn project(&self, hidden: &[f32], out: &mut [f32]) {
         out.copy_from_slice(&self.proj_bias);
         let n = out.len();
         // Channels the ReLU zeroed add nothing: skip their rows.
-        for (&h, row) in self.hidden.iter().zip(self.proj.chunks_exact(n)) {
+        for (&h, row) in hidden.iter().zip(self.proj.chunks_exact(n)) {
             if h != 0.0 {
                 out.iter_mut().zip(row).for_each(|(o, w)| *o += h * w);
             }
@@ -196,8 +200,8 @@ impl WaveNetEngine {
                 hidden: vec![0.0; channels],
                 guidance: Vec::new(),
                 base_window: vec![0.0; 3 * dims],
-                base_bias: vec![0.0; layers.len() * 2 * r],
-                full_bias: vec![0.0; layers.len() * 2 * r],
+                base_hidden: vec![0.0; channels],
+                mixed_hidden: vec![0.0; channels],
             }
         });
         let biased = controls.is_some() || layers.iter().any(|l| !l.genre.is_empty());
@@ -286,29 +290,35 @@ impl WaveNetEngine {
         assert_eq!(window.len(), 3 * dims, "three frames of {dims} controls");
         let n = c.proj_bias.len();
         let out = &mut self.control_bias[stream * n..(stream + 1) * n];
-        c.bias_into(window, out);
-        if !c.guidance.is_empty() {
+        let mut hidden = std::mem::take(&mut c.hidden);
+        c.hidden_into(window, &mut hidden);
+        if c.guidance.is_empty() {
+            c.project(&hidden, out);
+        } else {
             // Each guided group's effect, b(all) - b(all but the group), scaled by its strength.
+            // The projection is linear, so the effects are summed on the hidden channels and
+            // projected once: guidance costs a convolution pass per group, not a projection.
+            let mut base = std::mem::take(&mut c.base_hidden);
+            let mut mixed = std::mem::take(&mut c.mixed_hidden);
             let mut base_window = std::mem::take(&mut c.base_window);
-            let mut base = std::mem::take(&mut c.base_bias);
-            let mut full = std::mem::take(&mut c.full_bias);
-            let guidance = std::mem::take(&mut c.guidance);
-            full.copy_from_slice(out);
-            for (strength, range) in &guidance {
+            mixed.copy_from_slice(&hidden);
+            for (strength, range) in &c.guidance {
                 base_window.copy_from_slice(window);
                 for frame in base_window.chunks_exact_mut(dims) {
                     frame[range.clone()].fill(0.0);
                 }
-                c.bias_into(&base_window, &mut base);
-                out.iter_mut()
-                    .zip(full.iter().zip(&base))
-                    .for_each(|(o, (f, b))| *o += (strength - 1.0) * (f - b));
+                c.hidden_into(&base_window, &mut base);
+                mixed
+                    .iter_mut()
+                    .zip(hidden.iter().zip(&base))
+                    .for_each(|(m, (h, b))| *m += (strength - 1.0) * (h - b));
             }
+            c.project(&mixed, out);
+            c.base_hidden = base;
+            c.mixed_hidden = mixed;
             c.base_window = base_window;
-            c.base_bias = base;
-            c.full_bias = full;
-            c.guidance = guidance;
         }
+        c.hidden = hidden;
         self.update_gate_bias(stream);
     }
 
