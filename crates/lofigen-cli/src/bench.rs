@@ -70,7 +70,8 @@ enum BenchWhat {
         kernels: Vec<String>,
     },
     /// Real-time factor of `lofigen lofi`'s whole chain (the bundled model, one stream, through
-    /// the effects) and each stage's share of the time, measured in one run.
+    /// the effects and, for stereo, the radio's MP3 encoder) and each stage's share of the
+    /// time, measured in one run.
     Lofi {
         /// Seconds of audio to render.
         #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
@@ -145,7 +146,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
 }
 
 /// Renders `seconds` of the bundled model through the chain `fx` at `rate`, as `lofigen lofi`
-/// does (one stream, 0.1 s reads), timing generation and each effect in the same run.
+/// does (one stream, 0.1 s reads), then encodes stereo as the radio does, timing generation,
+/// each effect and the encoder in the same run.
 fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
     if !(seconds > 0.0 && seconds.is_finite()) {
         bail!("--seconds must be a positive number of seconds, not {seconds}");
@@ -172,12 +174,28 @@ fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
     let block = (render.sample_rate() as usize / 10).max(1);
     let mut buf = vec![0.0f32; block * channels];
     render.fill(&mut buf);
+    // Finished stereo is also encoded as the radio sends it (MP3, 128 kbit/s), so that the
+    // whole chain is timed; the raw mono stream is not.
+    let mut mp3 = (channels == 2)
+        .then(|| lofigen_radio::Mp3Encoder::new(render.sample_rate(), 128))
+        .transpose()?;
+    let (mut pcm, mut bytes) = (vec![0i16; buf.len()], Vec::with_capacity(1 << 16));
+    let mut encode_time = 0.0;
     render.set_profiling(true);
     let start = Instant::now();
     let mut left = frames;
     while left > 0 {
         let n = left.min(block);
         render.fill(&mut buf[..n * channels]);
+        if let Some(enc) = &mut mp3 {
+            let t = Instant::now();
+            for (p, x) in pcm.iter_mut().zip(&buf[..n * channels]) {
+                *p = (x.clamp(-1.0, 1.0) * 32767.0) as i16;
+            }
+            enc.encode(&pcm[..n * channels], &mut bytes)?;
+            bytes.clear();
+            encode_time += t.elapsed().as_secs_f64();
+        }
         left -= n;
     }
     let wall = start.elapsed().as_secs_f64();
@@ -202,7 +220,13 @@ fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
     }
     let effects = staged - stages[0].1.as_secs_f64();
     row("effects (all but generate)", effects);
-    row("untimed (copies, clock reads)", (wall - staged).max(0.0));
+    if mp3.is_some() {
+        row("encode (MP3 128 kbit/s, as the radio)", encode_time);
+    }
+    row(
+        "untimed (copies, clock reads)",
+        (wall - staged - encode_time).max(0.0),
+    );
     println!("# load average at the end: {}", load_average());
     Ok(())
 }
