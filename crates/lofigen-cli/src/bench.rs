@@ -189,9 +189,7 @@ fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
         render.fill(&mut buf[..n * channels]);
         if let Some(enc) = &mut mp3 {
             let t = Instant::now();
-            for (p, x) in pcm.iter_mut().zip(&buf[..n * channels]) {
-                *p = (x.clamp(-1.0, 1.0) * 32767.0) as i16;
-            }
+            lofigen_radio::to_pcm16(&buf[..n * channels], &mut pcm);
             enc.encode(&pcm[..n * channels], &mut bytes)?;
             bytes.clear();
             encode_time += t.elapsed().as_secs_f64();

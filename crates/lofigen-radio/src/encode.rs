@@ -108,6 +108,13 @@ fn spare(v: &mut Vec<u8>) -> &mut [MaybeUninit<u8>] {
     v.spare_capacity_mut()
 }
 
+/// Samples in [-1, 1] as 16-bit PCM (clamped, rounded): what the station encodes and sends.
+pub fn to_pcm16(samples: &[f32], out: &mut [i16]) {
+    for (o, &s) in out.iter_mut().zip(samples) {
+        *o = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+    }
+}
+
 /// The length of an MPEG audio layer III frame starting with the header `h`, or `None` when
 /// `h` is not one.
 pub fn mp3_frame_len(h: [u8; 4]) -> Option<usize> {

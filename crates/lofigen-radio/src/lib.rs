@@ -28,7 +28,7 @@ use lofigen::runtime::{FxPreset, Generator, StreamOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-pub use encode::{BITRATES_KBPS, Mp3Encoder, mp3_frame_len, wav_stream_header};
+pub use encode::{BITRATES_KBPS, Mp3Encoder, mp3_frame_len, to_pcm16, wav_stream_header};
 pub use icecast::{IcecastTarget, PASSWORD_ENV};
 pub use station::{ControlRequest, NowPlaying, Refusal, Station, StationConfig};
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::RadioError;
-use crate::encode::Mp3Encoder;
+use crate::encode::{Mp3Encoder, to_pcm16};
 
 /// One block of the stream, encoded both ways.
 pub(crate) struct Chunk {
@@ -388,9 +388,7 @@ fn generate(
         }
         let start = Instant::now();
         render.fill(&mut samples);
-        for (o, &s) in pcm16.iter_mut().zip(&samples) {
-            *o = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
-        }
+        to_pcm16(&samples, &mut pcm16);
         mp3.clear();
         if let Err(e) = encoder.encode(&pcm16, &mut mp3) {
             tracing::error!("{e}; the radio stops");
