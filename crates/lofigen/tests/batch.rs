@@ -14,25 +14,9 @@ use lofigen_audio::score::CONTROL_DIMS;
 
 mod common;
 
-/// A tiny WaveNet (dilations 1..512, so a prompt shorter than its 1,025-sample receptive field
-/// is a real case); `extra` goes into `[model]` (genres, controls).
+/// The shared tiny WaveNet (see [`common::tiny_wavenet_toml`]); `extra` goes into `[model]`.
 fn tiny_wavenet(extra: &str, seed: u64) -> Model {
-    let toml = format!(
-        r#"
-        [model]
-        family = "wavenet"
-        classes = 256
-        residual_channels = 8
-        skip_channels = 16
-        layers_per_stack = 10
-        stacks = 1
-        {extra}
-        [data]
-        window_samples = 2048
-        [train]
-        seed = 5
-        "#
-    );
+    let toml = common::tiny_wavenet_toml(extra);
     let config = RunConfig::from_toml_str(&toml, "tiny.toml".as_ref()).unwrap();
     config.model.init_seeded(seed, &lofigen::cpu_device())
 }

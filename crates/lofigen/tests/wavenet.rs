@@ -22,27 +22,9 @@ use lofigen_audio::score::{CONTROL_DIMS, Group, Guidance, drop_group};
 
 mod common;
 
-/// A tiny WaveNet: one full dilation cycle (1..512) so the rings really span 512 steps.
+/// The shared tiny WaveNet (see [`common::tiny_wavenet_toml`]) with `genres`.
 fn tiny_toml(genres: &str) -> String {
-    format!(
-        r#"
-        [model]
-        family = "wavenet"
-        classes = 256
-        residual_channels = 8
-        skip_channels = 16
-        layers_per_stack = 10
-        stacks = 1
-        genres = {genres}
-        [data]
-        window_samples = 2048
-        normalize_loudness = true
-        [train]
-        learning_rate = 3e-3
-        batch_size = 2
-        seed = 5
-        "#
-    )
+    common::tiny_wavenet_toml(&format!("genres = {genres}"))
 }
 
 fn tiny(genres: &str) -> RunConfig {

@@ -23,6 +23,31 @@ pub fn demo_track(start_s: f64, seconds: f64) -> Track {
     }
 }
 
+/// A tiny WaveNet's config text: one full dilation cycle (1..512), so the rings really span 512
+/// steps and a prompt shorter than the 1,025-sample receptive field is a real case; `model_extra`
+/// goes into `[model]` (genres, controls).
+pub fn tiny_wavenet_toml(model_extra: &str) -> String {
+    format!(
+        r#"
+        [model]
+        family = "wavenet"
+        classes = 256
+        residual_channels = 8
+        skip_channels = 16
+        layers_per_stack = 10
+        stacks = 1
+        {model_extra}
+        [data]
+        window_samples = 2048
+        normalize_loudness = true
+        [train]
+        learning_rate = 3e-3
+        batch_size = 2
+        seed = 5
+        "#
+    )
+}
+
 /// A three-layer seed model small enough to train in well under a second: 1024-sample
 /// windows, batch 4, two epochs (callers change what they vary).
 pub fn tiny_seed() -> RunConfig {
