@@ -70,6 +70,36 @@ pub fn process_cpu_seconds() -> f64 {
     ns as f64 / 1e9
 }
 
+/// Run `body` compiled for AVX-512 or AVX2 where the CPU has them: the default x86-64 target
+/// stops at SSE2, and elementwise loops (the gate's rational tanh, residual sums) are worth
+/// two (four) times as much at 8 (16) lanes. Same IEEE operations either way (no FMA contraction), so results do not depend on
+/// the CPU.
+#[inline(always)]
+pub fn wide(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(body: impl FnOnce()) {
+            body()
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(body: impl FnOnce()) {
+            body()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU was just checked to support AVX-512F.
+            unsafe { avx512(body) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU was just checked to support AVX2.
+            unsafe { avx2(body) };
+            return;
+        }
+    }
+    body()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,8 +28,8 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::stack::{TILE, View, add_column_sums, give, matmul, take, transposed_product, wide};
-use crate::cpu::LANES;
+use super::stack::{TILE, View, add_column_sums, give, matmul, take, transposed_product};
+use crate::cpu::{LANES, wide};
 use crate::model::flex_io::{dims, flex, values};
 
 /// Shapes of one call of the fused head.

@@ -29,7 +29,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
-use crate::cpu::ScratchPool;
+use crate::cpu::{ScratchPool, wide};
 use crate::model::flex_io::{dims, flex, values};
 use rayon::prelude::*;
 
@@ -304,36 +304,6 @@ pub fn fast_tanh(x: f32) -> f32 {
 #[inline(always)]
 pub fn fast_sigmoid(x: f32) -> f32 {
     0.5 + 0.5 * fast_tanh(0.5 * x)
-}
-
-/// Run `body` compiled for AVX-512 or AVX2 where the CPU has them: the default x86-64 target
-/// stops at SSE2, and the gate's rational tanh is worth two (four) times as much at 8 (16)
-/// lanes. Same IEEE operations either way (no FMA contraction), so results do not depend on
-/// the CPU.
-#[inline(always)]
-pub(super) fn wide(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512(body: impl FnOnce()) {
-            body()
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(body: impl FnOnce()) {
-            body()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU was just checked to support AVX-512F.
-            unsafe { avx512(body) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU was just checked to support AVX2.
-            unsafe { avx2(body) };
-            return;
-        }
-    }
-    body()
 }
 
 /// The gate `tanh(f) σ(g)` of each row `[f (R), g (R)]` of `pre` into the rows of `a`.
