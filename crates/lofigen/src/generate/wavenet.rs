@@ -105,9 +105,9 @@ pub struct WaveNetEngine {
     gate_bias: Vec<f32>,
     /// Whether the model has genres or controls, so that the gates take a bias.
     biased: bool,
-    /// `input_rings[stream]`: embedded inputs; `rings[layer * streams + stream]`: residuals.
+    /// `input_rings[stream]`: embedded inputs; `delays[layer * streams + stream]`: residuals.
     input_rings: Vec<Ring>,
-    rings: Vec<Ring>,
+    delays: Vec<Delay>,
     // Scratch, all `[stream][channel]`; a product's output rows are `ld` long (its rows
     // rounded up to the kernel's blocks).
     x: Vec<f32>,
@@ -140,7 +140,7 @@ impl WaveNetEngine {
         let s = model.head_hidden.dims()[0];
         let classes = model.classes;
         let input = dense(&ConvWeights::from_layer(&model.input), precision);
-        let mut rings = Vec::new();
+        let mut delays = Vec::new();
         let layers: Vec<Layer> = model
             .layers
             .iter()
@@ -153,7 +153,7 @@ impl WaveNetEngine {
                 let bias = [res.bias, skip.bias].concat();
                 let res_skip = Matrix::new(&weight, &bias, r + s, r, precision);
                 for st in 0..b {
-                    rings.push(Ring::new(dilation + 1, r, st));
+                    delays.push(Delay::new(dilation, r, st));
                 }
                 Layer {
                     dilation,
@@ -220,7 +220,7 @@ impl WaveNetEngine {
             layers,
             genre: vec![0; b],
             input_rings: (0..b).map(|st| Ring::new(input_kernel, r, st)).collect(),
-            rings,
+            delays,
             x: vec![0.0; b * input.ld()],
             taps: vec![0.0; b * 2 * r],
             h: vec![0.0; b * ld_h],
@@ -359,8 +359,9 @@ impl Engine for WaveNetEngine {
     }
 
     fn state_bytes_per_stream(&self) -> usize {
-        let cols = self.input_kernel + self.layers.iter().map(|l| l.dilation + 1).sum::<usize>();
-        2 * cols * self.r * 4
+        let ring = 2 * self.input_kernel;
+        let delays = self.layers.iter().map(|l| l.dilation).sum::<usize>();
+        (ring + delays) * self.r * 4
     }
 
     fn macs_per_sample(&self) -> usize {
@@ -377,19 +378,19 @@ impl Engine for WaveNetEngine {
 
     fn reset(&mut self) {
         self.input_rings.iter_mut().for_each(Ring::clear);
-        self.rings.iter_mut().for_each(Ring::clear);
+        self.delays.iter_mut().for_each(Delay::clear);
     }
 
     fn reset_stream(&mut self, stream: usize) {
         assert!(stream < self.streams, "stream {stream} of {}", self.streams);
         self.input_rings[stream].clear();
-        // `rings[layer * streams + stream]`; the gate bias is the stream's genre and controls,
+        // `delays[layer * streams + stream]`; the gate bias is the stream's genre and controls,
         // which are settings, not history.
-        self.rings
+        self.delays
             .iter_mut()
             .skip(stream)
             .step_by(self.streams)
-            .for_each(Ring::clear);
+            .for_each(Delay::clear);
     }
 
     fn step(&mut self, inputs: &[usize]) -> &[f32] {
@@ -433,14 +434,13 @@ impl WaveNetEngine {
         self.skip.fill(0.0);
 
         for (li, layer) in self.layers.iter().enumerate() {
-            let rings = &mut self.rings[li * b..(li + 1) * b];
-            for (st, ring) in rings.iter_mut().enumerate() {
-                ring.push(self.x[st * ld_x..st * ld_x + r].iter().copied());
-                // Kernel 2: the tap `dilation` steps back (the oldest column), then now.
-                let win = ring.window();
-                let taps = &mut self.taps[st * 2 * r..(st + 1) * 2 * r];
-                taps[..r].copy_from_slice(&win[..r]);
-                taps[r..].copy_from_slice(&win[layer.dilation * r..(layer.dilation + 1) * r]);
+            let delays = &mut self.delays[li * b..(li + 1) * b];
+            for (st, delay) in delays.iter_mut().enumerate() {
+                // Kernel 2: the tap `dilation` steps back, then now.
+                let now = &self.x[st * ld_x..st * ld_x + r];
+                let (then, taps_now) = self.taps[st * 2 * r..(st + 1) * 2 * r].split_at_mut(r);
+                delay.exchange(now, then);
+                taps_now.copy_from_slice(now);
             }
             with_slices(b, |xs| {
                 stream_rows(&self.taps, 2 * r, xs);
@@ -497,6 +497,47 @@ impl WaveNetEngine {
                 self.logits[st * q..(st + 1) * q].copy_from_slice(&self.head[st * ld_q..][..q]);
             }
         }
+    }
+}
+
+/// A delay line of `dilation` columns: what a dilated kernel-2 convolution needs of its input's
+/// past. Each step reads the column `dilation` steps back and writes the new one in its place,
+/// one copy each way (a [`Ring`] keeps a contiguous window by writing every column twice).
+struct Delay {
+    buf: Vec<f32>,
+    /// Floats skipped at the start of `buf`, different per stream (see [`Ring`]).
+    off: usize,
+    width: usize,
+    columns: usize,
+    pos: usize,
+}
+
+impl Delay {
+    fn new(dilation: usize, width: usize, stream: usize) -> Self {
+        assert!(dilation >= 1, "a dilation of at least 1");
+        let off = (stream % 61) * 16;
+        Self {
+            buf: vec![0.0; off + dilation * width],
+            off,
+            width,
+            columns: dilation,
+            pos: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.fill(0.0);
+        self.pos = 0;
+    }
+
+    /// Write `now` and read into `then` the column pushed `dilation` steps ago (zeros at first).
+    #[inline]
+    fn exchange(&mut self, now: &[f32], then: &mut [f32]) {
+        let at = self.off + self.pos * self.width;
+        let slot = &mut self.buf[at..at + self.width];
+        then.copy_from_slice(slot);
+        slot.copy_from_slice(now);
+        self.pos = (self.pos + 1) % self.columns;
     }
 }
 
