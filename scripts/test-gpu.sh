@@ -12,8 +12,9 @@ step() { echo "== $* (at ${SECONDS}s)"; }
 # that script's documented switch for builds that do not link (docs.rs does the same).
 step "clippy --features wgpu,cuda"
 DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
-# The same feature graph and profile as scripts/test.sh, so nothing is built twice. These
-# tests fail, not skip, when no Vulkan driver answers.
+# The same feature graph, profile and compiler setting as scripts/test.sh, so nothing is built
+# twice. These tests fail, not skip, when no Vulkan driver answers.
+source scripts/lint-env.sh
 step "wgpu tests (lavapipe)"
 cargo test --profile ci --workspace --features wgpu --test wgpu --test devices
 step "gpu done"

@@ -3,9 +3,8 @@
 # builds the CPU code and the WGPU backend together, so the default tests and the GPU tests
 # (on lavapipe, Mesa's software Vulkan, installed by setup.sh) come from one build. The `ci`
 # profile is release with the GPU stack at opt-level 1 (see Cargo.toml), and the Python
-# extension is built on the same profile and features. Clippy runs over the
-# default features and over both GPU features (`cuda` is type-checked, not built: see
-# scripts/test-gpu.sh).
+# extension is built on the same profile and features. Clippy lints the `cuda` graph in a
+# check build and everything the tests build while it compiles (scripts/lint-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "== $* (at ${SECONDS}s)"; }
@@ -22,10 +21,13 @@ step fmt
 cargo fmt --all -- --check
 step "features (the Python build shares the tests' build)"
 bash scripts/check-features.sh
-step clippy
-cargo clippy --release --workspace --all-targets -- -D warnings
-step "clippy --features wgpu,cuda"
-DOCS_RS=1 cargo clippy --release --workspace --all-targets --features wgpu,cuda -- -D warnings
+# `cuda` is type-checked and linted, not built (see scripts/test-gpu.sh); without `wgpu`, so the
+# code for builds without it is linted here too.
+step "clippy --features cuda"
+DOCS_RS=1 cargo clippy --release --workspace --all-targets --features cuda -- -D warnings
+source scripts/lint-env.sh
+step "build, linting as it compiles"
+cargo test --profile ci --workspace --features wgpu --no-run
 step "tests (with the WGPU tests on lavapipe)"
 cargo test --profile ci --workspace --features wgpu
 # The extension on the tests' profile and features: it links their compiled dependencies
