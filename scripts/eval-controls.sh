@@ -5,12 +5,13 @@
 # beat F, chord agreement, spectrum and MFCC distances). Raw 8 kHz model output, so that the
 # effects chain's crackle does not enter the beat measures.
 #   bash scripts/eval-controls.sh OUT_DIR [--run RUN]      (default: the bundled model)
+# LOFIGEN_BIN picks the binary (default: the release build), e.g. target/ci/lofigen after CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: eval-controls.sh OUT_DIR [--run RUN]}"
 shift
 model=("$@")
-bin=target/release/lofigen
+bin="${LOFIGEN_BIN:-target/release/lofigen}"
 reference="${LOFIGEN_REFERENCE:-../shared/data/lofi}"
 mkdir -p "$out"
 for key in "Dm7 G7 Cmaj7 Am7" "Gm7 C7 Fmaj7 Dm7"; do
