@@ -255,3 +255,36 @@ fn a_model_without_controls_refuses_them_by_name() {
             .is_none()
     );
 }
+
+/// A model with controls resumes where it stopped: its Adam moments (keyed by the parameters of
+/// the control network and the stack alike) come back, so one epoch, a stop and a second epoch
+/// give the bytes of two epochs straight through. A resume that loses the optimizer state (or
+/// the dropout and shuffle order) gives other weights.
+#[test]
+fn a_model_with_controls_resumes_as_if_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracks = tracks();
+    let mut config = tiny_controls();
+    config.train.max_windows_per_epoch = Some(16);
+    let run = |name: &str, epochs: usize, resume: bool| {
+        let mut c = config.clone();
+        c.train.epochs = epochs;
+        let mut opts = TrainOptions::new(dir.path().join(name), lofigen::cpu_device());
+        opts.resume = resume;
+        train(&c, &tracks, &opts, &mut Silent).unwrap();
+    };
+    run("straight", 2, false);
+    run("split", 1, false);
+    run("split", 2, true);
+    let weights = |name: &str| {
+        let ck = RunDir::new(dir.path().join(name))
+            .latest_checkpoint()
+            .unwrap();
+        assert!(ck.ends_with("epoch-0002"), "{}", ck.display());
+        std::fs::read(ck.join(files::MODEL)).unwrap()
+    };
+    assert!(
+        weights("straight") == weights("split"),
+        "resume did not continue the same run"
+    );
+}
