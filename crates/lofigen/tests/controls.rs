@@ -104,15 +104,12 @@ fn tiny_controls() -> RunConfig {
     RunConfig::from_toml_str(toml, "controls.toml".as_ref()).unwrap()
 }
 
-/// Train `config` on `tracks` into the run directory `run`, on the CPU.
-fn train_into(run: &std::path::Path, config: &RunConfig, tracks: &[Track]) {
-    train(
-        config,
-        tracks,
-        &TrainOptions::new(run, lofigen::cpu_device()),
-        &mut Silent,
-    )
-    .unwrap();
+/// Train `config` on `tracks` into the run directory `run` (continuing it with `resume`), on
+/// the CPU.
+fn train_into(run: &std::path::Path, config: &RunConfig, tracks: &[Track], resume: bool) {
+    let mut opts = TrainOptions::new(run, lofigen::cpu_device());
+    opts.resume = resume;
+    train(config, tracks, &opts, &mut Silent).unwrap();
 }
 
 #[test]
@@ -121,7 +118,7 @@ fn a_tiny_model_learns_to_use_its_controls() {
     let run = dir.path().join("run");
     let config = tiny_controls();
     let tracks = tracks();
-    train_into(&run, &config, &tracks);
+    train_into(&run, &config, &tracks, false);
     assert!(run.join(files::STYLE).is_file(), "no style.json");
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
@@ -230,7 +227,7 @@ fn a_model_without_controls_refuses_them_by_name() {
     config.train.epochs = 1;
     config.train.max_windows_per_epoch = Some(4);
     let tracks = tracks();
-    train_into(&run, &config, &tracks);
+    train_into(&run, &config, &tracks, false);
     assert!(
         !run.join(files::STYLE).exists(),
         "a style for a model without controls"
@@ -258,8 +255,8 @@ fn a_model_without_controls_refuses_them_by_name() {
 
 /// A model with controls resumes where it stopped: its Adam moments (keyed by the parameters of
 /// the control network and the stack alike) come back, so one epoch, a stop and a second epoch
-/// give the bytes of two epochs straight through. A resume that loses the optimizer state (or
-/// the dropout and shuffle order) gives other weights.
+/// give the bytes of two epochs straight through. That the moments matter is checked too: the
+/// same resume from other moments gives other weights.
 #[test]
 fn a_model_with_controls_resumes_as_if_never_stopped() {
     let dir = tempfile::tempdir().unwrap();
@@ -269,22 +266,33 @@ fn a_model_with_controls_resumes_as_if_never_stopped() {
     let run = |name: &str, epochs: usize, resume: bool| {
         let mut c = config.clone();
         c.train.epochs = epochs;
-        let mut opts = TrainOptions::new(dir.path().join(name), lofigen::cpu_device());
-        opts.resume = resume;
-        train(&c, &tracks, &opts, &mut Silent).unwrap();
+        train_into(&dir.path().join(name), &c, &tracks, resume);
     };
+    let checkpoint = |name: &str, epoch: &str| {
+        let ck = dir.path().join(name).join(files::CHECKPOINTS).join(epoch);
+        assert!(ck.is_dir(), "{}", ck.display());
+        ck
+    };
+    let weights =
+        |name: &str| std::fs::read(checkpoint(name, "epoch-0002").join(files::MODEL)).unwrap();
     run("straight", 2, false);
     run("split", 1, false);
     run("split", 2, true);
-    let weights = |name: &str| {
-        let ck = RunDir::new(dir.path().join(name))
-            .latest_checkpoint()
-            .unwrap();
-        assert!(ck.ends_with("epoch-0002"), "{}", ck.display());
-        std::fs::read(ck.join(files::MODEL)).unwrap()
-    };
     assert!(
         weights("straight") == weights("split"),
         "resume did not continue the same run"
+    );
+
+    // The same first epoch, resumed with the moments of two epochs instead of one.
+    run("other-moments", 1, false);
+    std::fs::copy(
+        checkpoint("straight", "epoch-0002").join(files::OPTIMIZER),
+        checkpoint("other-moments", "epoch-0001").join(files::OPTIMIZER),
+    )
+    .unwrap();
+    run("other-moments", 2, true);
+    assert!(
+        weights("other-moments") != weights("straight"),
+        "the optimizer state does not change the second epoch, so the check above proves nothing"
     );
 }
