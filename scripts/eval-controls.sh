@@ -4,7 +4,8 @@
 # semitones up, measured by `lofigen eval` against the lofi reference (tempo, beat strength,
 # beat F, chord agreement, spectrum and MFCC distances). Raw 8 kHz model output, so that the
 # effects chain's crackle does not enter the beat measures.
-#   bash scripts/eval-controls.sh OUT_DIR [--run RUN]      (default: the bundled model)
+#   bash scripts/eval-controls.sh OUT_DIR [--run RUN] [--precision f32]
+# (default: the bundled model with `lofi`'s f16 weights, what users hear)
 # LOFIGEN_BIN picks the binary (default: the release build), e.g. target/ci/lofigen after CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

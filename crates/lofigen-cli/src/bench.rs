@@ -18,7 +18,7 @@ use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
 use lofigen::runtime::{Controls, DEFAULT_GUIDANCE, FxPreset, Generator, Groove, StreamOptions};
 use lofigen_audio::load_mono_8k;
 
-use crate::shared::{describe_output, parse_fx, parse_rate};
+use crate::shared::{describe_output, parse_fx, parse_precision, parse_rate, weights};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -82,8 +82,11 @@ enum BenchWhat {
         /// Output sample rate, Hz: 44100, 48000 or 8000.
         #[arg(long, default_value = "44100", value_parser = parse_rate)]
         rate: u32,
-        /// Store the engine's weights as f16.
-        #[arg(long)]
+        /// Engine weights: f16 (`lofigen lofi`'s default) or f32.
+        #[arg(long, default_value = "f16", value_parser = parse_precision)]
+        precision: Precision,
+        /// The older spelling of `--precision f16`.
+        #[arg(long, hide = true, conflicts_with = "precision")]
         f16: bool,
     },
 }
@@ -95,8 +98,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
             seconds,
             fx,
             rate,
+            precision,
             f16,
-        } => return bench_lofi(seconds, fx, rate, f16),
+        } => return bench_lofi(seconds, fx, rate, weights(precision, f16)),
         other => other,
     };
     let audio = a.audio.unwrap_or_else(crate::shared::default_demo_audio);
@@ -148,7 +152,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
 /// Renders `seconds` of the bundled model through the chain `fx` at `rate`, as `lofigen lofi`
 /// does (one stream, 0.1 s reads), then encodes stereo as the radio does, timing generation,
 /// each effect and the encoder in the same run.
-fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
+fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, precision: Precision) -> Result<()> {
     if !(seconds > 0.0 && seconds.is_finite()) {
         bail!("--seconds must be a positive number of seconds, not {seconds}");
     }
@@ -156,7 +160,7 @@ fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
     let opts = StreamOptions {
         fx: fx.settings(),
         rate,
-        precision: if f16 { Precision::F16 } else { Precision::F32 },
+        precision,
         ..StreamOptions::default()
     };
     let mut render = generator.render(&opts)?;
@@ -167,7 +171,7 @@ fn bench_lofi(seconds: f64, fx: FxPreset, rate: u32, f16: bool) -> Result<()> {
         seconds,
         generator.name(),
         describe_output(render.sample_rate(), render.channels(), fx),
-        if f16 { "f16" } else { "f32" },
+        precision,
         machine()
     );
     // Warm-up (buffers sized, caches filled), outside the timing.

@@ -70,15 +70,16 @@ impl Default for SamplingArgs {
 
 impl SamplingArgs {
     /// The runtime's stream options: these settings, a prompt file (None: the model's own)
-    /// and `--f16`, finished as the library's default (the caller sets `fx` and `rate`).
+    /// and the weights' precision, finished as the library's default (the caller sets `fx` and
+    /// `rate`).
     pub(crate) fn stream_options(
         &self,
         prompt: Option<PathBuf>,
-        f16: bool,
+        precision: Precision,
     ) -> Result<StreamOptions> {
         Ok(StreamOptions {
             sampling: self.sampling()?,
-            precision: if f16 { Precision::F16 } else { Precision::F32 },
+            precision,
             genre: self.genre.clone(),
             prompt: prompt.map_or(PromptSource::Default, PromptSource::File),
             // The library's finished defaults; each command sets its own `--fx` and `--rate`.
@@ -202,6 +203,16 @@ pub(crate) fn parse_rate(s: &str) -> Result<u32, String> {
 }
 
 /// `--fx`: a preset name; the message lists the valid ones.
+/// `--precision`: f16 or f32.
+pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
+}
+
+/// The weights' precision asked for: `--f16` is the older spelling of `--precision f16`.
+pub(crate) fn weights(precision: Precision, f16: bool) -> Precision {
+    if f16 { Precision::F16 } else { precision }
+}
+
 pub(crate) fn parse_fx(s: &str) -> Result<FxPreset, String> {
     s.parse()
         .map_err(|e: lofigen_audio::fx::FxError| e.to_string())

@@ -144,6 +144,28 @@ fn rate_8000_without_effects_is_the_raw_model_output() {
         std::fs::read(d.join("raw.wav")).unwrap(),
         std::fs::read(d.join("lib.wav")).unwrap()
     );
+    // Those were f16 weights, the default; `--f16` is its old spelling, and f32 weights give
+    // the library's f32 stream, other samples.
+    let raw = ["lofi", "--seconds", "1", "--rate", "8000", "--fx", "none"];
+    lofigen(d, &[&raw[..], &["--f16", "--out", "f16.wav"]].concat()).ok();
+    lofigen(
+        d,
+        &[&raw[..], &["--precision", "f32", "--out", "f32.wav"]].concat(),
+    )
+    .ok();
+    let f32_opts = lofigen::runtime::StreamOptions {
+        precision: lofigen::runtime::Precision::F32,
+        ..lofigen::runtime::StreamOptions::default()
+    };
+    lofigen_audio::write_wav16(&d.join("lib32.wav"), &g.generate(1.0, &f32_opts).unwrap()).unwrap();
+    let bytes = |f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(bytes("f16.wav"), bytes("raw.wav"));
+    assert_eq!(bytes("f32.wav"), bytes("lib32.wav"));
+    assert_ne!(
+        bytes("f32.wav"),
+        bytes("raw.wav"),
+        "--precision f32 made no difference"
+    );
 }
 
 #[test]
@@ -256,6 +278,11 @@ fn lofi_bad_arguments_are_clear_errors() {
         &["lofi", "--rate", "8000", "--fx", "tape", "--seconds", "1"],
     )
     .fails_with(&["--fx tape cannot run at --rate 8000", "lowpass_hz"]);
+    lofigen(d, &["lofi", "--precision", "bf16", "--seconds", "1"]).fails_with(&[
+        "--precision",
+        "bf16",
+        "f16, f32",
+    ]);
     assert!(!d.join("lofi.wav").exists());
 }
 

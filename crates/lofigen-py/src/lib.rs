@@ -57,6 +57,7 @@ struct Request<'py> {
     swing: Option<f64>,
     groove: Option<String>,
     guidance: Option<Bound<'py, PyAny>>,
+    precision: &'py str,
 }
 
 impl Request<'_> {
@@ -139,14 +140,18 @@ impl Request<'_> {
         let fx = runtime::FxPreset::from_str(self.fx)
             .map_err(|e| PyValueError::new_err(e.to_string()))?
             .settings();
+        let precision = self
+            .precision
+            .parse::<runtime::Precision>()
+            .map_err(|e| PyValueError::new_err(format!("precision: {e}")))?;
         let opts = StreamOptions {
             sampling,
+            precision,
             genre: self.genre,
             prompt,
             fx,
             rate: self.rate,
             music,
-            ..StreamOptions::default()
         };
         // Musical controls checked here, so that a bad one is the caller's ValueError.
         generator
@@ -234,7 +239,7 @@ impl Generator {
     #[pyo3(signature = (
         seconds, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
         prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None,
-        guidance=None
+        guidance=None, precision="f16"
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -256,6 +261,7 @@ impl Generator {
         swing: Option<f64>,
         groove: Option<String>,
         guidance: Option<Bound<'py, PyAny>>,
+        precision: &'py str,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let request = Request {
             seed,
@@ -272,6 +278,7 @@ impl Generator {
             swing,
             groove,
             guidance,
+            precision,
         };
         samples_for(seconds).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let opts = request.resolve(&self.inner)?;
@@ -300,7 +307,7 @@ impl Generator {
     #[pyo3(signature = (
         block=4096, *, seed=42, temperature=1.0, top_k=None, top_p=None, greedy=false, genre=None,
         prompt=None, fx="none", rate=8000, bpm=None, chords=None, swing=None, groove=None,
-        guidance=None
+        guidance=None, precision="f16"
     ))]
     // The Python keyword arguments, one parameter each.
     #[allow(clippy::too_many_arguments)]
@@ -322,6 +329,7 @@ impl Generator {
         swing: Option<f64>,
         groove: Option<String>,
         guidance: Option<Bound<'py, PyAny>>,
+        precision: &'py str,
     ) -> PyResult<Stream> {
         if block == 0 {
             return Err(PyValueError::new_err(
@@ -343,6 +351,7 @@ impl Generator {
             swing,
             groove,
             guidance,
+            precision,
         };
         let opts = request.resolve(&self.inner)?;
         let source = py

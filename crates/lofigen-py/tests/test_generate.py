@@ -115,6 +115,17 @@ def test_tempo_and_chords_steer_the_bundled_model(generator):
     assert not np.array_equal(as_trained, a), "guidance should change the audio"
 
 
+def test_f16_weights_are_the_default_and_f32_can_be_asked_for(generator):
+    default = generator.generate(0.5, seed=5)
+    np.testing.assert_array_equal(generator.generate(0.5, seed=5, precision="F16"), default)
+    f32 = generator.generate(0.5, seed=5, precision="f32")
+    assert f32.shape == default.shape
+    # Other weights round differently, so the sampler soon draws other samples.
+    assert not np.array_equal(f32, default), "precision should reach the engine"
+    blocks = generator.stream(2000, seed=5, precision="f32")
+    np.testing.assert_array_equal(np.concatenate([next(blocks), next(blocks)], axis=1), f32)
+
+
 @pytest.mark.parametrize(
     "control, needle",
     [
@@ -126,6 +137,7 @@ def test_tempo_and_chords_steer_the_bundled_model(generator):
         ({"guidance": 9}, "guidance"),
         ({"guidance": "bass=2"}, "bass"),
         ({"guidance": [2]}, "guidance"),
+        ({"precision": "bf16"}, "bf16"),
     ],
 )
 def test_bad_controls_are_value_errors_naming_the_value(generator, control, needle):

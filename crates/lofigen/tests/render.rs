@@ -252,7 +252,8 @@ fn a_batch_refuses_what_its_streams_cannot_share_and_names_the_stream() {
     let e = err(g.render_batch(&[o.clone(), o.clone(), other], 2));
     assert!(e.contains("stream 2") && e.contains("rate"), "{e}");
     let mut other = o.clone();
-    other.precision = lofigen::runtime::Precision::F16;
+    // The default is f16.
+    other.precision = lofigen::runtime::Precision::F32;
     let e = err(g.render_batch(&[o.clone(), other], 2));
     assert!(e.contains("stream 1") && e.contains("precision"), "{e}");
     let mut other = o.clone();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use lofigen::runtime::FxPreset;
+use lofigen::runtime::{FxPreset, Precision};
 
 use super::generate::GenerateArgs;
 use super::lofi::LofiArgs;
@@ -77,6 +77,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         fx: FxPreset::None,
         rate: lofigen::config::SAMPLE_RATE_HZ,
         prompt_audio: None,
+        precision: Precision::F32,
         f16: false,
         device: DeviceArg {
             device: "cpu".into(),
@@ -103,6 +104,8 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         seconds: Some(a.lofi_seconds),
         run: None,
         prompt_audio: None,
+        // The lofi command's own default.
+        precision: Precision::F16,
         f16: false,
         sampling: SamplingArgs::default(),
         music: MusicArgs::default(),

@@ -74,6 +74,7 @@ class Generator:
         swing: Optional[float] = None,
         groove: Optional[str] = None,
         guidance: Union[float, str, None] = None,
+        precision: str = "f16",
     ) -> npt.NDArray[np.float32]:
         """``seconds`` of audio as a float32 array of shape ``(channels, samples)``.
 
@@ -107,12 +108,14 @@ class Generator:
             guidance: how strongly the model follows its controls, 0-8: one number for every
                 group or per group, "rhythm=2,harmony=3" (the default); 1 plays the model as
                 trained, 0 ignores a group.
+            precision: the engine's weights: "f16" (the default: about 1.3x faster on one
+                core, and the bundled model plays as with f32) or "f32" (the trained weights as
+                they are).
 
         Raises:
             ValueError: a bad argument (seconds <= 0, unknown fx, a rate the chain cannot make,
-                bad sampling settings, an unknown genre, a bad bpm, chord, swing, groove or
-                guidance, or
-                musical controls for a model without them).
+                bad sampling settings, an unknown genre, a bad bpm, chord, swing, groove,
+                guidance or precision, or musical controls for a model without them).
             AudioError: the prompt file cannot be decoded.
             LofigenError: the model cannot generate.
         """
@@ -135,6 +138,7 @@ class Generator:
         swing: Optional[float] = None,
         groove: Optional[str] = None,
         guidance: Union[float, str, None] = None,
+        precision: str = "f16",
     ) -> "Stream":
         """An endless iterator of float32 blocks of shape ``(channels, block)``.
 
