@@ -8,8 +8,8 @@
 //!   difference in dB between two of them ([`spectrum_distance_db`]);
 //! - per-frame **MFCCs** ([`N_MFCC`] coefficients of a [`N_MELS`]-band mel filterbank), a
 //!   [`Gaussian`] fitted to them, and the Fréchet distance between two such Gaussians;
-//! - **spectral flatness**, **tonal peak**, **loudness dynamics**, **silence** and **clipping**
-//!   ([`ClipMeasures`]).
+//! - **spectral flatness**, **tonal peak**, **loudness dynamics**, **band contrast**, **silence**
+//!   and **clipping** ([`ClipMeasures`]).
 //!
 //! Level must not decide a comparison, so the spectral measures see the clip with its mean removed
 //! and its RMS set to [`NORMALISED_RMS`]; silence and clipping are about the absolute level, so
@@ -61,6 +61,10 @@ pub const TONAL_HALF_WIDTH_BINS: usize = 2;
 const LTAS_FLOOR: f64 = 1e-9;
 /// Floor for mel energies, so that digital silence has finite MFCCs.
 const MEL_FLOOR: f64 = 1e-12;
+/// How far below the clip's mean mel-band level a band's level is floored for
+/// [`ClipMeasures::band_contrast_db`], dB: a band that falls silent counts as this far down, not
+/// as minus infinity (nor as the sidelobes of a window).
+const CONTRAST_RANGE_DB: f64 = 60.0;
 
 /// The level-free and level-bound measures of one clip.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +79,13 @@ pub struct ClipMeasures {
     /// Loudness dynamics: standard deviation (dB) of the frame RMS levels of non-silent frames.
     /// `None` with fewer than two non-silent frames.
     pub dynamics_db: Option<f64>,
+    /// Band contrast: the standard deviation (dB) over non-silent frames of each mel band's
+    /// level, averaged over the [`N_MELS`] bands, levels floored [`CONTRAST_RANGE_DB`] below the
+    /// clip's mean band level. Notes that start and stop, hits and the gaps between them raise
+    /// it even where the overall level stays steady, which [`dynamics_db`](Self::dynamics_db)
+    /// does not see; a steady wash of sound keeps it low (steady noise ≈ 1.5 dB).
+    /// `None` with fewer than two non-silent frames.
+    pub band_contrast_db: Option<f64>,
     /// Fraction of frames below [`SILENCE_DBFS`].
     pub silence_fraction: f64,
     /// Fraction of samples with magnitude at least [`CLIP_LEVEL`].
@@ -389,6 +400,8 @@ pub fn analyse(clip: &Clip) -> Analysis {
     let mut ltas = vec![0.0; bins];
     let mut mfcc = Vec::new();
     let mut levels = Vec::new();
+    // Mel energies of the non-silent frames, for the band contrast.
+    let mut loud_mels: Vec<[f64; N_MELS]> = Vec::new();
     // Flatness: spectra summed over segments of FLATNESS_SEGMENT_FRAMES frames.
     let mut segment = vec![0.0; bins];
     let (mut seg_frames, mut seg_ms) = (0usize, 0.0f64);
@@ -409,9 +422,13 @@ pub fn analyse(clip: &Clip) -> Analysis {
             *l += p;
         }
         let mut log_mel = [0.0; N_MELS];
-        for (lm, filter) in log_mel.iter_mut().zip(&mels) {
-            let e: f64 = filter.iter().zip(power).map(|(w, p)| w * p).sum();
+        let mut mel = [0.0; N_MELS];
+        for ((lm, e), filter) in log_mel.iter_mut().zip(&mut mel).zip(&mels) {
+            *e = filter.iter().zip(power).map(|(w, p)| w * p).sum();
             *lm = 10.0 * e.max(MEL_FLOOR).log10();
+        }
+        if dbfs(ms) >= SILENCE_DBFS {
+            loud_mels.push(mel);
         }
         mfcc.push(std::array::from_fn(|k| {
             dct[k].iter().zip(&log_mel).map(|(d, l)| d * l).sum()
@@ -445,12 +462,14 @@ pub fn analyse(clip: &Clip) -> Analysis {
         let mean = loud.iter().sum::<f64>() / loud.len() as f64;
         (loud.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / loud.len() as f64).sqrt()
     });
+    let band_contrast_db = band_contrast(&loud_mels);
     let clipped = raw.iter().filter(|s| s.abs() >= CLIP_LEVEL).count();
     let measures = ClipMeasures {
         flatness: (!flatness.is_empty())
             .then(|| flatness.iter().sum::<f64>() / flatness.len() as f64),
         tonal_peak: tonal_peak(&ltas),
         dynamics_db,
+        band_contrast_db,
         silence_fraction: (levels.len() - loud.len()) as f64 / levels.len() as f64,
         clipping_fraction: if raw.is_empty() {
             0.0
@@ -466,6 +485,24 @@ pub fn analyse(clip: &Clip) -> Analysis {
         mfcc,
         measures,
     }
+}
+
+/// [`ClipMeasures::band_contrast_db`] of these frames' mel energies.
+fn band_contrast(frames: &[[f64; N_MELS]]) -> Option<f64> {
+    if frames.len() < 2 {
+        return None;
+    }
+    let n = frames.len() as f64;
+    let mean_energy = frames.iter().flatten().sum::<f64>() / (n * N_MELS as f64);
+    let floor_db = 10.0 * mean_energy.max(MEL_FLOOR).log10() - CONTRAST_RANGE_DB;
+    let sd_sum: f64 = (0..N_MELS)
+        .map(|band| {
+            let db = |f: &[f64; N_MELS]| (10.0 * f[band].max(MEL_FLOOR).log10()).max(floor_db);
+            let mean = frames.iter().map(db).sum::<f64>() / n;
+            (frames.iter().map(|f| (db(f) - mean).powi(2)).sum::<f64>() / n).sqrt()
+        })
+        .sum();
+    Some(sd_sum / N_MELS as f64)
 }
 
 /// Geometric over arithmetic mean of the bins strictly between DC and Nyquist (those two carry
@@ -657,6 +694,34 @@ mod tests {
         assert!((d - 10.0).abs() < 1.0, "alternating levels: {d} dB");
         let steady = analyse(&noise(6.0, 0.5, 9)).measures.dynamics_db.unwrap();
         assert!(steady < 0.5, "steady noise: {steady} dB");
+    }
+
+    #[test]
+    fn band_contrast_hears_notes_change_where_the_level_stays() {
+        // A tone that moves between 500 Hz and 2 kHz every quarter second at one level: each
+        // band switches between the tone and nothing, while the overall level is steady.
+        let mut x = Vec::new();
+        for i in 0..24 {
+            x.extend(sine(if i % 2 == 0 { 500.0 } else { 2000.0 }, SR, 0.25, 0.5));
+        }
+        let moving = analyse(&Clip::new(x, SR)).measures;
+        let steady = analyse(&noise(6.0, 0.5, 14)).measures;
+        let held = analyse(&tone(500.0, 6.0, 0.5)).measures;
+        let (m, s, h) = (
+            moving.band_contrast_db.unwrap(),
+            steady.band_contrast_db.unwrap(),
+            held.band_contrast_db.unwrap(),
+        );
+        assert!(
+            moving.dynamics_db.unwrap() < 1.0,
+            "{:?}",
+            moving.dynamics_db
+        );
+        assert!(m > 10.0, "moving tone: {m} dB");
+        assert!(s < 3.0, "steady noise: {s} dB");
+        assert!(h < 1.0, "held tone: {h} dB");
+        let silent = analyse(&Clip::new(vec![0.0; 8000], SR)).measures;
+        assert_eq!(silent.band_contrast_db, None);
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn analysis_dict<'py>(py: Python<'py>, a: &MusicAnalysis) -> PyResult<Bound<'py,
 /// The measures of `generated` (a path, or a 1-D array of samples at 8 kHz) against the real
 /// audio of `reference` (a folder, walked recursively, or a list of files and folders), as a
 /// dict: the generated clip's measures (`spectrum_distance_db`, `mfcc_frechet`, `flatness`,
-/// `tonal_peak`, `dynamics_db`, `silence_fraction`, `clipping_fraction`, `rms_dbfs`, ...), and
+/// `tonal_peak`, `dynamics_db`, `band_contrast_db`, `silence_fraction`, `clipping_fraction`, `rms_dbfs`, ...), and
 /// `reference` (the same measures of the reference set, for scale), `reference_files` and
 /// `settings`: `lofigen eval`'s report.
 #[pyfunction]

@@ -91,6 +91,7 @@ MEASURES = {
     "flatness",
     "tonal_peak",
     "dynamics_db",
+    "band_contrast_db",
     "silence_fraction",
     "clipping_fraction",
     "rms_dbfs",

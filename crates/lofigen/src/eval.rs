@@ -91,6 +91,9 @@ pub struct EvalRow {
     pub tonal_peak: Option<f64>,
     /// Standard deviation of non-silent frame levels, dB.
     pub dynamics_db: Option<f64>,
+    /// Mean over mel bands of each band's level standard deviation, dB: notes and hits that
+    /// come and go (see [`lofigen_audio::measures::ClipMeasures::band_contrast_db`]).
+    pub band_contrast_db: Option<f64>,
     /// Fraction of frames below the silence level.
     pub silence_fraction: f64,
     /// Fraction of clipped samples.
@@ -361,6 +364,7 @@ fn row(
         flatness: m.flatness,
         tonal_peak: m.tonal_peak,
         dynamics_db: m.dynamics_db,
+        band_contrast_db: m.band_contrast_db,
         silence_fraction: m.silence_fraction,
         clipping_fraction: m.clipping_fraction,
         rms_dbfs: m.rms_dbfs,
@@ -425,6 +429,7 @@ fn reference_row(refs: &[Analysis], music: &[MusicScore]) -> EvalRow {
         flatness: mean_of(&|a| a.measures.flatness),
         tonal_peak: mean_of(&|a| a.measures.tonal_peak),
         dynamics_db: mean_of(&|a| a.measures.dynamics_db),
+        band_contrast_db: mean_of(&|a| a.measures.band_contrast_db),
         silence_fraction: mean_of(&|a| Some(a.measures.silence_fraction)).unwrap_or(0.0),
         clipping_fraction: mean_of(&|a| Some(a.measures.clipping_fraction)).unwrap_or(0.0),
         rms_dbfs: 10.0 * power.max(1e-20).log10(),

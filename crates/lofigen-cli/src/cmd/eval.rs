@@ -29,6 +29,8 @@ measures. Per generated file (and for the reference set, for scale):
   flatness      spectral flatness: white noise ~0.94, a pure tone ~0
   tonal         share of energy in the strongest narrow band: a stuck tone ~1
   dyn dB        spread (standard deviation) of frame levels, dB
+  contrast dB   spread of each mel band's level, averaged over bands: notes and hits that come
+                and go; a steady wash of sound (or noise, ~1.5) stays low
   silence       fraction of frames below -60 dBFS
   clipped       fraction of samples at full scale
   NLL bits      with --run of a WaveNet: the reference's negative log-likelihood under it,
@@ -238,6 +240,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         "flatness",
         "tonal",
         "dyn dB",
+        "contrast dB",
         "silence",
         "clipped",
         "NLL bits",
@@ -261,6 +264,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
             opt(row.flatness, 3),
             opt(row.tonal_peak, 3),
             opt(row.dynamics_db, 2),
+            opt(row.band_contrast_db, 2),
             format!("{:.3}", row.silence_fraction),
             format!("{:.4}", row.clipping_fraction),
             opt(row.nll_bits_per_sample, 3),
