@@ -388,7 +388,8 @@ fn dct_basis() -> Vec<[f64; N_MELS]> {
 }
 
 /// Every measure of one clip: long-term spectrum, per-frame MFCCs, and [`ClipMeasures`].
-/// Memory grows with the number of frames only by the MFCCs (160 bytes per 32 ms).
+/// Memory grows with the number of frames by the MFCCs (160 bytes per 32 ms) and, while it
+/// runs, the mel energies of the non-silent frames for the band contrast (320 bytes per 32 ms).
 pub fn analyse(clip: &Clip) -> Analysis {
     let raw = &clip.samples;
     let norm = loudness_normalised(raw);

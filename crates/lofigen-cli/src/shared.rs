@@ -202,7 +202,6 @@ pub(crate) fn parse_rate(s: &str) -> Result<u32, String> {
     }
 }
 
-/// `--fx`: a preset name; the message lists the valid ones.
 /// `--precision`: f16 or f32.
 pub(crate) fn parse_precision(s: &str) -> Result<Precision, String> {
     s.parse()
@@ -213,6 +212,7 @@ pub(crate) fn weights(precision: Precision, f16: bool) -> Precision {
     if f16 { Precision::F16 } else { precision }
 }
 
+/// `--fx`: a preset name; the message lists the valid ones.
 pub(crate) fn parse_fx(s: &str) -> Result<FxPreset, String> {
     s.parse()
         .map_err(|e: lofigen_audio::fx::FxError| e.to_string())

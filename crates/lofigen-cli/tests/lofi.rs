@@ -283,6 +283,11 @@ fn lofi_bad_arguments_are_clear_errors() {
         "bf16",
         "f16, f32",
     ]);
+    lofigen(
+        d,
+        &["lofi", "--f16", "--precision", "f32", "--seconds", "1"],
+    )
+    .fails_with(&["--f16", "cannot be used with", "--precision"]);
     assert!(!d.join("lofi.wav").exists());
 }
 

@@ -47,8 +47,9 @@ pub struct StreamOptions {
     /// How a WaveNet's next sample is drawn (the paper's models regress and ignore it); its
     /// `seed` makes the audio reproducible.
     pub sampling: Sampling,
-    /// Precision of the engine's weights (default f16: the whole chain runs about 1.3x faster
-    /// on one core, and it plays the must-reach clips as f32 does; see BENCHMARKS.md).
+    /// Precision of the engine's weights. The default here is f16, unlike
+    /// `Precision::default()` (the engine's exact f32): the whole chain runs about 1.3x faster
+    /// on one core, and the bundled model measures as with f32 (see BENCHMARKS.md).
     pub precision: Precision,
     /// Genre of a genre-conditioned model (None: `lofi` if it knows it, else its first).
     pub genre: Option<String>,

@@ -40,8 +40,8 @@ pub(crate) struct LofiArgs {
     /// Dreams" by K-Pone, or the run's test split with --run).
     #[arg(long, alias = "seed-audio")]
     pub(crate) prompt_audio: Option<PathBuf>,
-    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core, plays the
-    /// bundled model as f32 does) or f32 (the trained weights as they are).
+    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core; the bundled
+    /// model measures as with f32) or f32 (the trained weights as they are).
     #[arg(long, default_value = "f16", value_parser = parse_precision)]
     pub(crate) precision: Precision,
     /// The older spelling of `--precision f16`.

@@ -33,8 +33,8 @@ pub(crate) struct RadioArgs {
     /// MP3 bit rate, kbit/s (constant): 64, 80, 96, 112, 128, 160, 192, 256 or 320.
     #[arg(long, default_value_t = 128, value_parser = parse_bitrate)]
     bitrate: u32,
-    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core, plays the
-    /// bundled model as f32 does) or f32 (the trained weights as they are).
+    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core; the bundled
+    /// model measures as with f32) or f32 (the trained weights as they are).
     #[arg(long, default_value = "f16", value_parser = parse_precision)]
     precision: Precision,
     /// The older spelling of `--precision f16`.
