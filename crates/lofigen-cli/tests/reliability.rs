@@ -142,8 +142,19 @@ fn ctrl_c_stops_cleanly_after_saving() {
     let d = dir.path();
     prepared_corpus(d);
     write(d, "tiny.toml", &config_epochs(100000));
-    let child = spawn_train(d, false);
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = spawn_train(d, false);
+    // Interrupt once training runs: the run's config is written after the Ctrl-C handler is
+    // set, and a busy machine can take longer than any fixed delay to get there.
+    let config = d.join("runs/k/config.toml");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !config.exists()
+        && child.try_wait().unwrap().is_none()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(config.exists(), "training never started");
+    std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
