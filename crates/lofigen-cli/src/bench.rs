@@ -18,7 +18,7 @@ use lofigen::model::{ConvAlgorithm, Model, ModelConfig, WaveNet};
 use lofigen::runtime::{Controls, DEFAULT_GUIDANCE, FxPreset, Generator, Groove, StreamOptions};
 use lofigen_audio::load_mono_8k;
 
-use crate::shared::{describe_output, parse_fx, parse_precision, parse_rate, weights};
+use crate::shared::{PlayPrecision, describe_output, parse_fx, parse_rate};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -82,12 +82,8 @@ enum BenchWhat {
         /// Output sample rate, Hz: 44100, 48000 or 8000.
         #[arg(long, default_value = "44100", value_parser = parse_rate)]
         rate: u32,
-        /// Engine weights: f16 (`lofigen lofi`'s default) or f32.
-        #[arg(long, default_value = "f16", value_parser = parse_precision)]
-        precision: Precision,
-        /// The older spelling of `--precision f16`.
-        #[arg(long, hide = true, conflicts_with = "precision")]
-        f16: bool,
+        #[command(flatten)]
+        precision: PlayPrecision,
     },
 }
 
@@ -99,8 +95,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             fx,
             rate,
             precision,
-            f16,
-        } => return bench_lofi(seconds, fx, rate, weights(precision, f16)),
+        } => return bench_lofi(seconds, fx, rate, precision.get()),
         other => other,
     };
     let audio = a.audio.unwrap_or_else(crate::shared::default_demo_audio);

@@ -15,7 +15,7 @@ use super::plot::PlotArgs;
 use super::prepare::PrepareArgs;
 use super::train::TrainArgs;
 use crate::clips::CountArg;
-use crate::shared::{DeviceArg, MusicArgs, SamplingArgs, default_demo_audio};
+use crate::shared::{DeviceArg, MusicArgs, PlayPrecision, SamplingArgs, default_demo_audio};
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
@@ -104,9 +104,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
         seconds: Some(a.lofi_seconds),
         run: None,
         prompt_audio: None,
-        // The lofi command's own default.
-        precision: Precision::F16,
-        f16: false,
+        precision: PlayPrecision::default(),
         sampling: SamplingArgs::default(),
         music: MusicArgs::default(),
         count: CountArg::default(),

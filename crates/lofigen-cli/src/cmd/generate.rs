@@ -11,7 +11,7 @@ use lofigen_audio::write_wav16;
 use crate::clips::{self, CountArg};
 use crate::shared::{
     DeviceArg, MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx,
-    parse_precision, parse_rate, weights,
+    parse_rate,
 };
 
 #[derive(Args, Debug)]
@@ -40,7 +40,7 @@ pub(crate) struct GenerateArgs {
     /// Engine weights: f32 (default here: the trained weights as they are, what research
     /// measures) or f16 (half the memory traffic, about 1.3x faster on one core, outputs within
     /// 1e-2 of f32 per step).
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    #[arg(long, default_value = "f32")]
     pub(crate) precision: Precision,
     /// Short for `--precision f16`.
     #[arg(long, conflicts_with = "precision")]
@@ -62,9 +62,10 @@ pub(crate) fn run(a: GenerateArgs) -> Result<()> {
         bail!("--seconds must be a positive number, not {}", a.seconds);
     }
     let count = a.count.checked(false)?;
-    let mut opts = a
-        .sampling
-        .stream_options(a.prompt_audio.clone(), weights(a.precision, a.f16))?;
+    let mut opts = a.sampling.stream_options(
+        a.prompt_audio.clone(),
+        if a.f16 { Precision::F16 } else { a.precision },
+    )?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
     opts.music = a.music.request();

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lofigen::runtime::{FxPreset, Generator, Precision};
+use lofigen::runtime::{FxPreset, Generator};
 use lofigen_audio::MAX_WAV16_FRAMES;
 
 use crate::clips::{self, CountArg};
 use crate::progress;
 use crate::shared::{
-    MusicArgs, SamplingArgs, check_out_dir, describe_music, describe_output, parse_fx,
-    parse_precision, parse_rate, weights,
+    MusicArgs, PlayPrecision, SamplingArgs, check_out_dir, describe_music, describe_output,
+    parse_fx, parse_rate,
 };
 
 #[derive(Args, Debug)]
@@ -40,13 +40,8 @@ pub(crate) struct LofiArgs {
     /// Dreams" by K-Pone, or the run's test split with --run).
     #[arg(long, alias = "seed-audio")]
     pub(crate) prompt_audio: Option<PathBuf>,
-    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core; the bundled
-    /// model measures as with f32) or f32 (the trained weights as they are).
-    #[arg(long, default_value = "f16", value_parser = parse_precision)]
-    pub(crate) precision: Precision,
-    /// The older spelling of `--precision f16`.
-    #[arg(long, hide = true, conflicts_with = "precision")]
-    pub(crate) f16: bool,
+    #[command(flatten)]
+    pub(crate) precision: PlayPrecision,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
     #[command(flatten)]
@@ -68,7 +63,7 @@ pub(crate) fn run(a: LofiArgs) -> Result<()> {
     let count = a.count.checked(to_stdout)?;
     let mut opts = a
         .sampling
-        .stream_options(a.prompt_audio.clone(), weights(a.precision, a.f16))?;
+        .stream_options(a.prompt_audio.clone(), a.precision.get())?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
     opts.music = a.music.request();

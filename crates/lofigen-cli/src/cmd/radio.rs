@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lofigen::runtime::{FxPreset, Generator, Precision};
+use lofigen::runtime::{FxPreset, Generator};
 use lofigen_radio::{BITRATES_KBPS, IcecastTarget, PASSWORD_ENV, Radio, StationConfig};
 
-use crate::shared::{SamplingArgs, describe_output, parse_fx, parse_precision, weights};
+use crate::shared::{PlayPrecision, SamplingArgs, describe_output, parse_fx};
 
 #[derive(Args, Debug)]
 pub(crate) struct RadioArgs {
@@ -33,13 +33,8 @@ pub(crate) struct RadioArgs {
     /// MP3 bit rate, kbit/s (constant): 64, 80, 96, 112, 128, 160, 192, 256 or 320.
     #[arg(long, default_value_t = 128, value_parser = parse_bitrate)]
     bitrate: u32,
-    /// Engine weights: f16 (half the memory traffic, about 1.3x faster on one core; the bundled
-    /// model measures as with f32) or f32 (the trained weights as they are).
-    #[arg(long, default_value = "f16", value_parser = parse_precision)]
-    precision: Precision,
-    /// The older spelling of `--precision f16`.
-    #[arg(long, hide = true, conflicts_with = "precision")]
-    f16: bool,
+    #[command(flatten)]
+    precision: PlayPrecision,
     /// Also send the stream to an Icecast server as its source:
     /// http://source:PASSWORD@HOST:PORT/MOUNT (the password is Icecast's <source-password>;
     /// percent-encode any @ : / in it). To keep the password out of `ps`, leave it out of the URL
@@ -79,9 +74,7 @@ pub(crate) fn run(a: RadioArgs) -> Result<()> {
         )?),
         None => None,
     };
-    let mut opts = a
-        .sampling
-        .stream_options(None, weights(a.precision, a.f16))?;
+    let mut opts = a.sampling.stream_options(None, a.precision.get())?;
     opts.fx = a.fx.settings();
     opts.rate = a.rate;
     opts.fx
