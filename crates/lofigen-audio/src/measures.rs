@@ -401,8 +401,9 @@ pub fn analyse(clip: &Clip) -> Analysis {
     let mut ltas = vec![0.0; bins];
     let mut mfcc = Vec::new();
     let mut levels = Vec::new();
-    // Mel energies of the non-silent frames, for the band contrast.
+    // Log-mel levels of the non-silent frames and their summed energy, for the band contrast.
     let mut loud_mels: Vec<[f64; N_MELS]> = Vec::new();
+    let mut loud_energy = 0.0;
     // Flatness: spectra summed over segments of FLATNESS_SEGMENT_FRAMES frames.
     let mut segment = vec![0.0; bins];
     let (mut seg_frames, mut seg_ms) = (0usize, 0.0f64);
@@ -417,19 +418,22 @@ pub fn analyse(clip: &Clip) -> Analysis {
             .map(|&s| f64::from(s).powi(2))
             .sum::<f64>()
             / FRAME_LEN as f64;
-        levels.push(dbfs(ms));
+        let level = dbfs(ms);
+        levels.push(level);
         let power = stft.power(&norm, start);
         for (l, &p) in ltas.iter_mut().zip(power) {
             *l += p;
         }
         let mut log_mel = [0.0; N_MELS];
-        let mut mel = [0.0; N_MELS];
-        for ((lm, e), filter) in log_mel.iter_mut().zip(&mut mel).zip(&mels) {
-            *e = filter.iter().zip(power).map(|(w, p)| w * p).sum();
+        let mut energy = 0.0;
+        for (lm, filter) in log_mel.iter_mut().zip(&mels) {
+            let e: f64 = filter.iter().zip(power).map(|(w, p)| w * p).sum();
+            energy += e;
             *lm = 10.0 * e.max(MEL_FLOOR).log10();
         }
-        if dbfs(ms) >= SILENCE_DBFS {
-            loud_mels.push(mel);
+        if level >= SILENCE_DBFS {
+            loud_mels.push(log_mel);
+            loud_energy += energy;
         }
         mfcc.push(std::array::from_fn(|k| {
             dct[k].iter().zip(&log_mel).map(|(d, l)| d * l).sum()
@@ -463,7 +467,7 @@ pub fn analyse(clip: &Clip) -> Analysis {
         let mean = loud.iter().sum::<f64>() / loud.len() as f64;
         (loud.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / loud.len() as f64).sqrt()
     });
-    let band_contrast_db = band_contrast(&loud_mels);
+    let band_contrast_db = band_contrast(&loud_mels, loud_energy);
     let clipped = raw.iter().filter(|s| s.abs() >= CLIP_LEVEL).count();
     let measures = ClipMeasures {
         flatness: (!flatness.is_empty())
@@ -488,17 +492,17 @@ pub fn analyse(clip: &Clip) -> Analysis {
     }
 }
 
-/// [`ClipMeasures::band_contrast_db`] of these frames' mel energies.
-fn band_contrast(frames: &[[f64; N_MELS]]) -> Option<f64> {
+/// [`ClipMeasures::band_contrast_db`] of these frames' log-mel levels (dB), whose mel energies
+/// sum to `energy`.
+fn band_contrast(frames: &[[f64; N_MELS]], energy: f64) -> Option<f64> {
     if frames.len() < 2 {
         return None;
     }
     let n = frames.len() as f64;
-    let mean_energy = frames.iter().flatten().sum::<f64>() / (n * N_MELS as f64);
-    let floor_db = 10.0 * mean_energy.max(MEL_FLOOR).log10() - CONTRAST_RANGE_DB;
+    let floor_db = 10.0 * (energy / (n * N_MELS as f64)).max(MEL_FLOOR).log10() - CONTRAST_RANGE_DB;
     let sd_sum: f64 = (0..N_MELS)
         .map(|band| {
-            let db = |f: &[f64; N_MELS]| (10.0 * f[band].max(MEL_FLOOR).log10()).max(floor_db);
+            let db = |f: &[f64; N_MELS]| f[band].max(floor_db);
             let mean = frames.iter().map(db).sum::<f64>() / n;
             (frames.iter().map(|f| (db(f) - mean).powi(2)).sum::<f64>() / n).sqrt()
         })
