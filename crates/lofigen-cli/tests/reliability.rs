@@ -54,6 +54,14 @@ fn spawn_train(dir: &std::path::Path, resume: bool) -> std::process::Child {
     cmd.spawn().expect("lofigen starts")
 }
 
+/// Waits until `done()` holds or `child` exits, for at most a minute.
+fn wait_for(child: &mut std::process::Child, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() && child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn expected_keys() -> Vec<(usize, &'static str)> {
     let mut k: Vec<(usize, &str)> = (1..=EPOCHS)
         .flat_map(|e| [(e, "train"), (e, "valid")])
@@ -75,13 +83,7 @@ fn kill_9_at_several_moments_then_resume_loses_nothing() {
         let run = d.join("runs/k");
         let start = newest_epoch(&run);
         let mut child = spawn_train(d, run.join("config.toml").exists());
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while newest_epoch(&run) <= start
-            && child.try_wait().unwrap().is_none()
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for(&mut child, || newest_epoch(&run) > start);
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {
             interrupted += 1;
@@ -146,13 +148,7 @@ fn ctrl_c_stops_cleanly_after_saving() {
     // Interrupt once training runs: the run's config is written after the Ctrl-C handler is
     // set, and a busy machine can take longer than any fixed delay to get there.
     let config = d.join("runs/k/config.toml");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !config.exists()
-        && child.try_wait().unwrap().is_none()
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(&mut child, || config.exists());
     assert!(config.exists(), "training never started");
     std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
