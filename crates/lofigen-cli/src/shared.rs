@@ -161,7 +161,7 @@ pub(crate) struct MusicArgs {
 }
 
 /// `--guidance`: the message names the value and what is wrong with it.
-fn parse_guidance(s: &str) -> Result<Guidance, String> {
+pub(crate) fn parse_guidance(s: &str) -> Result<Guidance, String> {
     s.parse()
         .map_err(|e: lofigen_audio::score::ScoreError| e.to_string())
 }

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::RunConfig;
-use crate::controls::{CONTROL_DIMS, Score};
+use crate::controls::{CONTROL_DIMS, Guidance, Score};
 use crate::corpus::Track;
 use crate::data::{Split, Windows};
 use crate::error::{Error, Result};
@@ -133,9 +133,14 @@ pub struct EvalReport {
     pub reference: EvalRow,
     /// One row per generated file, in the order given.
     pub generated: Vec<EvalRow>,
-    /// With `--control-gap`: whether the model uses its controls (see [`control_gap`]).
+    /// With `--control-gap`: whether the model uses its controls (see [`control_gap`]), as
+    /// trained (every group followed with strength 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_gap: Option<ControlGap>,
+    /// With `--control-gap`: the same for the model as it plays, following its controls with
+    /// the guidance it generates with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_gap_guided: Option<ControlGap>,
 }
 
 impl EvalReport {
@@ -191,6 +196,9 @@ pub struct ControlGap {
     pub none_nats: f64,
     /// Test windows measured.
     pub windows: usize,
+    /// How strongly the controls were followed (every group at 1: as trained; see
+    /// [`Guidance`]).
+    pub guidance: String,
 }
 
 impl ControlGap {
@@ -206,12 +214,14 @@ impl ControlGap {
 }
 
 /// [`ControlGap`] of a model with controls on the test split of `tracks` (as `config` splits
-/// them), over at most `max_windows` windows; `None` for a model without controls.
+/// them), over at most `max_windows` windows, the model following its controls with `guidance`
+/// (`Guidance::default()`: as trained); `None` for a model without controls.
 pub fn control_gap(
     model: &Model,
     config: &RunConfig,
     tracks: &[Track],
     max_windows: Option<usize>,
+    guidance: Guidance,
     device: &Device,
 ) -> Result<Option<ControlGap>> {
     let Some(hop) = crate::controls::check_layout(config)? else {
@@ -238,7 +248,7 @@ pub fn control_gap(
             .with_controls(test, CONTROL_DIMS, hop, (vec![], 0.0, 0));
         let n = windows.len();
         (
-            crate::loss::mean_loss(model, &windows, 4, max_windows, device),
+            crate::loss::mean_loss_guided(model, &windows, 4, max_windows, guidance, device),
             n,
         )
     };
@@ -252,6 +262,7 @@ pub fn control_gap(
         rotated_nats,
         none_nats,
         windows: max_windows.map_or(n, |m| m.min(n)),
+        guidance: guidance.to_string(),
     }))
 }
 
@@ -345,6 +356,7 @@ pub fn evaluate_with(
         reference: reference_row(&refs, &ref_music),
         generated,
         control_gap: None,
+        control_gap_guided: None,
     })
 }
 

@@ -8,6 +8,7 @@ use burn::tensor::DType;
 use crate::data::Windows;
 use crate::model::Model;
 use crate::model::wavenet::Conditioning;
+use lofigen_audio::score::Guidance;
 
 /// MSE between prediction and target, as a 1-element tensor.
 fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
@@ -24,17 +25,19 @@ fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
 /// The training loss of `model` on the windows `ids`: MSE for regressing models, cross-entropy
 /// in nats per sample for classifying ones.
 pub fn batch_loss(model: &Model, windows: &Windows, ids: &[usize], device: &Device) -> Tensor<1> {
-    batch_loss_in(model, windows, ids, device, DType::F32)
+    batch_loss_in(model, windows, ids, device, DType::F32, Guidance::default())
 }
 
 /// [`batch_loss`] with the model's weights already in `compute` (f32, f16 or bf16): the input
-/// is cast to it, the output back to f32 before the loss.
+/// is cast to it, the output back to f32 before the loss. A model with controls follows them
+/// with `guidance` (training: the default, as given).
 pub(crate) fn batch_loss_in(
     model: &Model,
     windows: &Windows,
     ids: &[usize],
     device: &Device,
     compute: DType,
+    guidance: Guidance,
 ) -> Tensor<1> {
     let to_f32 = |t: Tensor<3>| {
         if compute == DType::F32 {
@@ -63,7 +66,11 @@ pub(crate) fn batch_loss_in(
                     c.cast(compute)
                 }
             });
-            let cond = Conditioning { genre, controls };
+            let cond = Conditioning {
+                genre,
+                controls,
+                guidance,
+            };
             if compute == DType::F32 {
                 // The fused head + cross-entropy where the backend has it (Flex).
                 m.loss_channels_last(b.input, cond, b.target, true)
@@ -90,11 +97,25 @@ pub fn mean_loss(
     max: Option<usize>,
     device: &Device,
 ) -> f64 {
+    mean_loss_guided(model, windows, batch_size, max, Guidance::default(), device)
+}
+
+/// [`mean_loss`] of a model with controls that follows them with `guidance`: the model as it
+/// plays rather than as trained.
+pub fn mean_loss_guided(
+    model: &Model,
+    windows: &Windows,
+    batch_size: usize,
+    max: Option<usize>,
+    guidance: Guidance,
+    device: &Device,
+) -> f64 {
     let n = max.map_or(windows.len(), |m| m.min(windows.len()));
     let ids: Vec<usize> = (0..n).collect();
     let mut sum = 0.0;
     for chunk in ids.chunks(batch_size) {
-        let loss: f32 = batch_loss(model, windows, chunk, device).into_scalar();
+        let loss: f32 =
+            batch_loss_in(model, windows, chunk, device, DType::F32, guidance).into_scalar();
         sum += f64::from(loss) * chunk.len() as f64;
     }
     sum / n.max(1) as f64

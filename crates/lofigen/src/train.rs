@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::config::{RunConfig, TrainPrecision};
+use crate::controls::Guidance;
 use crate::corpus::Track;
 use crate::data::{Split, Splits, Windows, split_tracks_aligned};
 use crate::error::{Error, Result};
@@ -171,7 +172,14 @@ fn step_gradients(
     let one = |s: &Share| -> (GradientsParams, f64) {
         let weight = s.ids.len() as f32 / total as f32;
         let compute = cast_params(s.model.clone(), dtype);
-        let loss = batch_loss_in(&compute, windows, s.ids, s.device, dtype);
+        let loss = batch_loss_in(
+            &compute,
+            windows,
+            s.ids,
+            s.device,
+            dtype,
+            Guidance::default(),
+        );
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let factor = weight * loss_scale;
         let loss = if factor == 1.0 {

@@ -122,7 +122,7 @@ fn a_tiny_model_learns_to_use_its_controls() {
     assert!(run.join(files::STYLE).is_file(), "no style.json");
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
-    let gap = control_gap(&model, &config, &tracks, None, &device)
+    let gap = control_gap(&model, &config, &tracks, None, Guidance::default(), &device)
         .unwrap()
         .expect("a model with controls");
     eprintln!("{gap:?}");
@@ -134,6 +134,17 @@ fn a_tiny_model_learns_to_use_its_controls() {
     assert!(
         gap.none_nats - gap.true_nats > 0.02,
         "no controls predict as well as the true ones: {gap:?}"
+    );
+    // As it plays (guided), the model is another distribution, scored on the same windows.
+    let guided = control_gap(&model, &config, &tracks, None, DEFAULT_GUIDANCE, &device)
+        .unwrap()
+        .expect("a model with controls");
+    eprintln!("{guided:?}");
+    assert_eq!(guided.guidance, DEFAULT_GUIDANCE.to_string());
+    assert_eq!(guided.windows, gap.windows);
+    assert!(
+        (guided.true_nats - gap.true_nats).abs() > 1e-4,
+        "guidance changes nothing: {guided:?}"
     );
 
     // The trained run plays the user's controls, and its style fills in what is left out.
@@ -247,7 +258,7 @@ fn a_model_without_controls_refuses_them_by_name() {
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
     assert!(
-        control_gap(&model, &config, &tracks, None, &device)
+        control_gap(&model, &config, &tracks, None, Guidance::default(), &device)
             .unwrap()
             .is_none()
     );

@@ -7,7 +7,7 @@ use lofigen::RunConfig;
 use lofigen::corpus::Track;
 use lofigen::data::split_tracks;
 use lofigen::eval::nll_bits_per_sample;
-use lofigen::generate::oracle::{full_logits, full_logits_controlled};
+use lofigen::generate::oracle::{full_logits, full_logits_controlled, full_logits_guided};
 use lofigen::generate::{
     AudioStream, Engine, GenerateOptions, KernelPath, Precision, Prompt, Sampler, Sampling,
     WaveNetEngine, generate, genre_index, prompt_samples, wavenet_generate,
@@ -110,14 +110,31 @@ fn conditioned_engine_equals_full_forward_per_genre() {
 /// into it, equals the full forward pass over the same control frames, per stream.
 #[test]
 fn engine_with_controls_equals_full_forward_frame_by_frame() {
+    check_controlled_engine(7, Guidance::default());
+}
+
+/// Guided, the engine (its per-frame mix of hidden channels) equals the full forward pass that
+/// `lofigen eval --control-gap` scores the model as it plays with.
+#[test]
+fn guided_engine_equals_guided_full_forward() {
+    let guidance = Guidance::default()
+        .with(Group::Rhythm, 2.0)
+        .with(Group::Harmony, 3.0)
+        .with(Group::Loudness, 0.5);
+    check_controlled_engine(CONTROL_DIMS, guidance);
+}
+
+/// [`engine_with_controls_equals_full_forward_frame_by_frame`] for a model of `dims` controls
+/// followed with `guidance`.
+fn check_controlled_engine(dims: usize, guidance: Guidance) {
     let toml = tiny_toml(r#"["lofi", "piano"]"#).replace(
         "[data]",
-        "controls = 7\ncontrol_channels = 5\ncontrol_hop = 64\n[data]",
+        &format!("controls = {dims}\ncontrol_channels = 5\ncontrol_hop = 64\n[data]"),
     );
     let config = RunConfig::from_toml_str(&toml, "c.toml".as_ref()).unwrap();
     let device = lofigen::cpu_device();
     let m = build(&config, 23, &device);
-    let (dims, hop, steps, streams): (usize, usize, usize, usize) = (7, 64, 1500, 2);
+    let (hop, steps, streams): (usize, usize, usize) = (64, 1500, 2);
     let frames = steps.div_ceil(hop);
     let clip = common::demo_clip();
     // Controls that change every frame, different per stream.
@@ -132,17 +149,17 @@ fn engine_with_controls_equals_full_forward_frame_by_frame() {
         .map(|s| classes_of(&clip.samples[7000 + s * 3000..7000 + s * 3000 + steps]))
         .collect();
     let want: Vec<Vec<f32>> = (0..streams)
-        .map(|s| full_logits_controlled(&m, &inputs[s], s, &controls[s], &device))
+        .map(|s| full_logits_guided(&m, &inputs[s], s, &controls[s], guidance, &device))
         .collect();
     let zeroed = full_logits_controlled(&m, &inputs[0], 0, &[], &device);
-    assert!(
-        want[0]
-            .iter()
-            .zip(&zeroed)
-            .any(|(a, b)| (a - b).abs() > 1e-3),
-        "vacuous: the controls change nothing"
-    );
+    let unguided = full_logits_controlled(&m, &inputs[0], 0, &controls[0], &device);
+    let differs = |other: &[f32]| want[0].iter().zip(other).any(|(a, b)| (a - b).abs() > 1e-3);
+    assert!(differs(&zeroed), "vacuous: the controls change nothing");
+    if guidance != Guidance::default() {
+        assert!(differs(&unguided), "vacuous: the guidance changes nothing");
+    }
     let mut engine = WaveNetEngine::new(&m, streams, Precision::F32);
+    engine.set_guidance(&guidance);
     assert_eq!((engine.control_dims(), engine.control_hop()), (dims, hop));
     let q = 256;
     let mut window = vec![0.0f32; 3 * dims];
@@ -560,6 +577,7 @@ fn forward_and_grads(
     let cond = Conditioning {
         genre: m.conditioned().then(|| genre.clone()),
         controls: controls.clone(),
+        ..Conditioning::default()
     };
     let logits = match path {
         "reference" => m.forward_reference(input.clone(), cond),
@@ -731,7 +749,11 @@ fn fused_loss_equals_the_reference_loss_and_gradients() {
                 &device,
             )
         });
-        let cond = Conditioning { genre, controls };
+        let cond = Conditioning {
+            genre,
+            controls,
+            ..Conditioning::default()
+        };
         let want = lofigen::model::wavenet::cross_entropy(
             m.forward_reference(input.clone(), cond.clone()),
             target.clone(),

@@ -10,6 +10,7 @@ use lofigen::generate::genre_index;
 use lofigen::music::MusicTarget;
 use lofigen::plot::spectrograms;
 use lofigen::run::RunDir;
+use lofigen::runtime::{DEFAULT_GUIDANCE, Guidance};
 use lofigen_audio::analysis::parse_progression;
 use lofigen_audio::analysis::tempo::{MAX_BPM, MIN_BPM};
 use lofigen_audio::measures::spectrogram;
@@ -17,7 +18,7 @@ use lofigen_audio::{Clip, load_mono_8k};
 
 use lofigen::table::{Table, opt};
 
-use crate::shared::short_name;
+use crate::shared::{parse_guidance, short_name};
 
 pub(crate) const EVAL_ABOUT: &str = "\
 Measure generated audio against real reference audio.
@@ -80,9 +81,14 @@ pub(crate) struct EvalArgs {
     /// split as the run's config splits its training audio, and on each file's test part (held
     /// out, when the reference is the training set) the NLL with the controls analysed from
     /// the audio is compared with the NLL when the rhythm is shifted by half a beat, the chords
-    /// are moved 5 semitones, or nothing is given.
+    /// are moved 5 semitones, or nothing is given: once for the model as trained, and once as
+    /// it plays, following its controls with --guidance.
     #[arg(long, requires = "run")]
     pub(crate) control_gap: bool,
+    /// With --control-gap: the guidance of the model as it plays (one strength, or per group
+    /// as "rhythm=2,harmony=3") [default: what `lofigen lofi` plays, rhythm=2,harmony=3]
+    #[arg(long, requires = "control_gap", value_parser = parse_guidance)]
+    pub(crate) guidance: Option<Guidance>,
 }
 
 /// A `--bpm` value: a number of beats per minute the analysis can find.
@@ -167,10 +173,16 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
         ));
         if a.control_gap {
             let tracks = lofigen::corpus::load_tracks(&a.reference)?;
-            report.control_gap =
-                lofigen::eval::control_gap(&model, &config, &tracks, None, &device)?;
+            let gap = |guidance| {
+                lofigen::eval::control_gap(&model, &config, &tracks, None, guidance, &device)
+            };
+            report.control_gap = gap(Guidance::default())?;
             if report.control_gap.is_none() {
                 bail!("--control-gap: {} has no controls", run.display());
+            }
+            let played = a.guidance.unwrap_or(DEFAULT_GUIDANCE);
+            if played != Guidance::default() {
+                report.control_gap_guided = gap(played)?;
             }
         }
     }
@@ -203,7 +215,11 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
     }
 
     print!("{}", eval_table(&report));
-    if let Some(g) = &report.control_gap {
+    for (g, how) in [
+        (&report.control_gap, "as trained"),
+        (&report.control_gap_guided, "as played"),
+    ] {
+        let Some(g) = g else { continue };
         let mut t = Table::new(&["controls", "NLL nats/sample", "minus true"]);
         for (name, v) in [
             ("true (analysed)", g.true_nats),
@@ -218,7 +234,8 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             ]);
         }
         println!(
-            "\ncontrol gap over {} held-out windows:\n{}",
+            "\ncontrol gap {how} (guidance {}) over {} held-out windows:\n{}",
+            g.guidance,
             g.windows,
             t.text()
         );

@@ -4,6 +4,7 @@
 
 use burn::prelude::*;
 
+use crate::controls::Guidance;
 use crate::model::wavenet::Conditioning;
 use crate::model::{PaperNet, WaveNet};
 
@@ -58,6 +59,18 @@ pub fn full_logits_controlled(
     controls: &[f32],
     device: &Device,
 ) -> Vec<f32> {
+    full_logits_guided(model, classes, genre, controls, Guidance::default(), device)
+}
+
+/// [`full_logits_controlled`] with the controls followed with `guidance`.
+pub fn full_logits_guided(
+    model: &WaveNet,
+    classes: &[usize],
+    genre: usize,
+    controls: &[f32],
+    guidance: Guidance,
+    device: &Device,
+) -> Vec<f32> {
     let t = classes.len();
     let input = Tensor::<2, Int>::from_data(
         TensorData::new(classes.iter().map(|&c| c as i64).collect(), [1, t]),
@@ -75,7 +88,14 @@ pub fn full_logits_controlled(
         )
     });
     model
-        .forward(input, Conditioning { genre, controls }) // [1, classes, time]
+        .forward(
+            input,
+            Conditioning {
+                genre,
+                controls,
+                guidance,
+            },
+        ) // [1, classes, time]
         .swap_dims(1, 2) // [1, time, classes]
         .into_data()
         .try_to_vec::<f32>()

@@ -10,6 +10,7 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, tanh};
+use lofigen_audio::score::Guidance;
 use serde::{Deserialize, Serialize};
 
 use crate::model::causal::{CausalConv1d, CausalConv1dConfig};
@@ -296,9 +297,37 @@ impl ControlNet {
     /// - controls: `[batch, frames, controls]`
     /// - output: `[batch, frames, layers, 2R]`
     pub fn forward(&self, controls: Tensor<3>, layers: usize) -> Tensor<4> {
-        let h = self.conv.forward(controls.swap_dims(1, 2)); // [batch, channels, frames]
-        let h = relu(h).swap_dims(1, 2); // [batch, frames, channels]
-        let out = self.proj.forward(h); // [batch, frames, layers * 2R]
+        self.forward_guided(controls, layers, &Guidance::default())
+    }
+
+    /// [`ControlNet::forward`] followed with `guidance` (see [`Guidance`]): the hidden channels
+    /// `h + Σ_g (w_g − 1)(h − h_g)`, `h_g` those of the frames with group `g` left out, then
+    /// the projection, as the cached engine computes it, so that a model can be scored as it
+    /// plays.
+    pub fn forward_guided(
+        &self,
+        controls: Tensor<3>,
+        layers: usize,
+        guidance: &Guidance,
+    ) -> Tensor<4> {
+        let hidden = |c: Tensor<3>| {
+            let h = self.conv.forward(c.swap_dims(1, 2)); // [batch, channels, frames]
+            relu(h).swap_dims(1, 2) // [batch, frames, channels]
+        };
+        let h = hidden(controls.clone());
+        let dims = self.controls();
+        let mut mixed = h.clone();
+        // A model with fewer dims than the score's layout (a test's) has fewer groups.
+        for (group, strength) in guidance.guided().filter(|(g, _)| g.range().end <= dims) {
+            let keep: Vec<f32> = (0..dims)
+                .map(|i| if group.range().contains(&i) { 0.0 } else { 1.0 })
+                .collect();
+            let keep = Tensor::<1>::from_data(TensorData::new(keep, [dims]), &controls.device())
+                .reshape([1, 1, dims]);
+            let without = hidden(controls.clone() * keep);
+            mixed = mixed + (h.clone() - without) * (strength - 1.0);
+        }
+        let out = self.proj.forward(mixed); // [batch, frames, layers * 2R]
         let [b, f, n] = out.dims();
         out.reshape([b, f, layers, n / layers])
     }
@@ -317,6 +346,8 @@ pub struct Conditioning {
     /// `[batch, frames, controls]` control frames, frame `t / hop` for sample `t`, at least
     /// `ceil(time / hop)` of them (ignored by a model without controls; zeros if missing).
     pub controls: Option<Tensor<3>>,
+    /// How strongly the controls are followed (the default: as trained).
+    pub guidance: Guidance,
 }
 
 impl Conditioning {
@@ -324,7 +355,7 @@ impl Conditioning {
     pub fn genre(genre: Option<Tensor<1, Int>>) -> Self {
         Self {
             genre,
-            controls: None,
+            ..Self::default()
         }
     }
 }
@@ -492,7 +523,7 @@ impl WaveNet {
             }
             None => Tensor::zeros([batch, frames, net.controls()], &device),
         };
-        Some(net.forward(c, self.layers.len()))
+        Some(net.forward_guided(c, self.layers.len(), &cond.guidance))
     }
 
     /// The sum of the residual stack's skip outputs.
