@@ -257,6 +257,14 @@ fn config_with_zero_channels() {
 }
 
 #[test]
+fn config_with_a_transposed_share_over_one() {
+    train_with_config(
+        |c| c.replace("[data]\n", "[data]\ntransposed_share = 1.5\n"),
+        &["bad.toml", "data.transposed_share", "1.5 is not a share"],
+    );
+}
+
+#[test]
 fn config_with_negative_learning_rate() {
     train_with_config(
         |c| c.replace("learning_rate = 1e-3", "learning_rate = -1e-3"),

@@ -56,6 +56,13 @@ pub struct DataConfig {
     /// progressions in other keys and tempi. Empty: none.
     #[serde(default)]
     pub transpose_semitones: Vec<i32>,
+    /// With `transpose_semitones`: the share of each epoch's training windows taken from the
+    /// pitch-shifted copies (0 to 1), the rest from the tracks as they are. Unset: every window
+    /// alike, so the copies, being more, fill most of an epoch (five shifts: 5/6). The
+    /// resampled copies sound unlike the tracks (the bundled model lost level contrast learning
+    /// mostly from them), so a half keeps the tracks' sound and still teaches other keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transposed_share: Option<f32>,
 }
 
 fn default_control_dropout() -> f32 {
@@ -143,6 +150,7 @@ impl Default for DataConfig {
             normalize_loudness: false,
             control_dropout: default_control_dropout(),
             transpose_semitones: Vec::new(),
+            transposed_share: None,
         }
     }
 }
@@ -233,6 +241,14 @@ impl RunConfig {
             return Err(bad(
                 "data.transpose_semitones",
                 format!("{k}: each shift must be -12..=12 semitones and not 0"),
+            ));
+        }
+        if let Some(share) = d.transposed_share
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(bad(
+                "data.transposed_share",
+                format!("{share} is not a share (0 to 1)"),
             ));
         }
         if !(0.0..=1.0).contains(&d.control_dropout) {

@@ -351,6 +351,10 @@ pub fn train(
         windows(Split::Valid),
         windows(Split::Test),
     );
+    // The copies' windows follow the tracks' own (see `windows`).
+    let copy_share = data.transposed_share.filter(|_| !copies.0.is_empty());
+    let own_windows =
+        Windows::new(splits.get(Split::Train), data.window_samples, data.stride()).len();
 
     let device = opts.device.clone();
     let ad_device = device.clone().autodiff();
@@ -412,8 +416,10 @@ pub fn train(
         let epoch = state.epoch + 1;
         let epoch_start = Instant::now();
         let mut order = train_w.shuffled(t.seed, epoch);
-        if let Some(cap) = t.max_windows_per_epoch {
-            order.truncate(cap);
+        let total = t.max_windows_per_epoch.unwrap_or(order.len());
+        match copy_share {
+            Some(share) => order = mix_windows(&order, own_windows, share, total),
+            None => order.truncate(total),
         }
         // Data parallel: a step takes `batch_size` windows per device, the first share on the
         // main device, the next on the first replica, and so on.
@@ -488,4 +494,57 @@ pub fn train(
         run.write_info(&info)?;
     }
     Ok(state)
+}
+
+/// The first `total` windows of a shuffled `order` with a `share` of them from the pitch-shifted
+/// copies (indices from `own` on) and the rest from the tracks as they are (below `own`), each
+/// group in its shuffled order, the copies spread evenly through the epoch. Fewer when a group
+/// runs out.
+fn mix_windows(order: &[usize], own: usize, share: f32, total: usize) -> Vec<usize> {
+    let (tracks, copies): (Vec<usize>, Vec<usize>) = order.iter().partition(|&&i| i < own);
+    let total = total.min(order.len());
+    let want = (total as f64 * f64::from(share)).round() as usize;
+    let n_copies = want.min(copies.len());
+    let n_tracks = (total - want).min(tracks.len());
+    let n = n_tracks + n_copies;
+    let (mut c, mut r) = (0, 0);
+    let mut out = Vec::with_capacity(n);
+    for k in 1..=n {
+        // A copy whenever the copies taken so far fall behind their share of the first k.
+        if r == n_tracks || (c < n_copies && c * n < n_copies * k) {
+            out.push(copies[c]);
+            c += 1;
+        } else {
+            out.push(tracks[r]);
+            r += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mix_windows;
+
+    /// Copies of a window index list: the own windows are 0..10, the copies 10..60.
+    fn copies(epoch: &[usize]) -> usize {
+        epoch.iter().filter(|&&i| i >= 10).count()
+    }
+
+    #[test]
+    fn an_epoch_takes_its_share_from_the_copies_spread_evenly() {
+        let order: Vec<usize> = (0..60).map(|i| (i * 37) % 60).collect();
+        let epoch = mix_windows(&order, 10, 0.5, 20);
+        assert_eq!((epoch.len(), copies(&epoch)), (20, 10));
+        assert_eq!(copies(&epoch[..10]), 5, "not spread: {epoch:?}");
+        // Each group keeps its shuffled order, every window once.
+        let own: Vec<usize> = epoch.iter().copied().filter(|&i| i < 10).collect();
+        let shuffled_own: Vec<usize> = order.iter().copied().filter(|&i| i < 10).collect();
+        assert_eq!(own, shuffled_own);
+        // A group that runs out gives a shorter epoch, not more of the other.
+        let short = mix_windows(&order, 10, 0.2, 40);
+        assert_eq!((short.len(), copies(&short)), (18, 8));
+        assert_eq!(copies(&mix_windows(&order, 10, 0.0, 10)), 0);
+        assert_eq!(copies(&mix_windows(&order, 10, 1.0, 30)), 30);
+    }
 }
