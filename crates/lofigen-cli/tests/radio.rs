@@ -404,13 +404,19 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
             "the message does not name {names:?}: {text}"
         );
     }
-    // Ten megabytes of body.
-    let big = c
-        .post(radio.url("/control"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(vec![b'a'; 10 << 20])
-        .send()
-        .unwrap();
+    // Ten megabytes of body. The server answers at its limit and may close the connection
+    // before the client has written the rest (a broken pipe on the client's side, as HTTP
+    // allows), so a try that ends that way is tried again; one must get the 413.
+    let big = (0..3)
+        .find_map(|_| {
+            c.post(radio.url("/control"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(vec![b'a'; 10 << 20])
+                .send()
+                .inspect_err(|e| eprintln!("10 MB body: {e:?}"))
+                .ok()
+        })
+        .expect("no answer to a 10 MB body in three tries");
     assert_eq!(big.status(), 413);
     assert!(big.text().unwrap().contains("limit"));
 
@@ -437,7 +443,7 @@ fn bad_controls_and_huge_bodies_get_4xx_with_a_message_and_the_stream_flows_on()
     assert_eq!(controls["chords"], "Dm7 G7 Cmaj7", "{controls}");
     assert!(controls["music_controls"].as_bool().unwrap(), "{controls}");
     assert_eq!(
-        controls["guidance"], "rhythm=2,harmony=3,loudness=1",
+        controls["guidance"], "rhythm=3,harmony=5,loudness=1",
         "the default, reported: {controls}"
     );
     let r = json(r#"{"guidance": 1.5}"#);
