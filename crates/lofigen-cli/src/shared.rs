@@ -155,7 +155,7 @@ pub(crate) struct MusicArgs {
     pub(crate) follow: Option<PathBuf>,
     /// How strongly the model follows its controls: one strength for all (e.g. 2) or per group
     /// ("rhythm=3,harmony=2,loudness=1"); 1 plays the model as trained, 0 ignores a group,
-    /// 0-8 [default: rhythm=2,harmony=3]
+    /// 0-8 [default: rhythm=3,harmony=5]
     #[arg(long, value_parser = parse_guidance)]
     pub(crate) guidance: Option<Guidance>,
 }

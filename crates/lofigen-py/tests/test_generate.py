@@ -108,7 +108,7 @@ def test_tempo_and_chords_steer_the_bundled_model(generator):
     np.testing.assert_array_equal(np.concatenate([next(blocks), next(blocks)], axis=1), a)
     # The default guidance spelt out plays the same; as trained (1) plays other audio.
     guided = generator.generate(
-        0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3, guidance="rhythm=2,harmony=3"
+        0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3, guidance="rhythm=3,harmony=5"
     )
     np.testing.assert_array_equal(guided, a)
     as_trained = generator.generate(0.5, bpm=80.0, chords="Dm7 G7 Cmaj7 Am7", seed=3, guidance=1)

@@ -106,7 +106,7 @@ class Generator:
                 the model learnt: train-1, ...) or text such as
                 "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.".
             guidance: how strongly the model follows its controls, 0-8: one number for every
-                group or per group, "rhythm=2,harmony=3" (the default); 1 plays the model as
+                group or per group, "rhythm=3,harmony=5" (the default); 1 plays the model as
                 trained, 0 ignores a group.
             precision: the engine's weights: "f16" (the default: about 1.3x faster on one
                 core, and the bundled model plays as with f32) or "f32" (the trained weights as
