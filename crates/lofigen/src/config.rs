@@ -60,7 +60,9 @@ pub struct DataConfig {
     /// pitch-shifted copies (0 to 1), the rest from the tracks as they are. Unset: every window
     /// alike, so the copies, being more, fill most of an epoch (five shifts: 5/6). The
     /// resampled copies sound unlike the tracks (the bundled model lost level contrast learning
-    /// mostly from them), so a half keeps the tracks' sound and still teaches other keys.
+    /// mostly from them), so a half keeps the tracks' sound and still teaches other keys. When
+    /// one group runs short an epoch is shorter, so that the share holds. Ignored without
+    /// `transpose_semitones`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transposed_share: Option<f32>,
 }

@@ -249,6 +249,11 @@ impl Windows {
         self.starts.len()
     }
 
+    /// Windows cut from the first `clips` clips (their indices come first).
+    pub fn windows_of_first(&self, clips: usize) -> usize {
+        self.starts.partition_point(|&(c, _)| c < clips)
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()

@@ -127,8 +127,8 @@ pub const DEFAULT_GROOVE: &str = "boom-bap";
 /// How strongly a model follows its controls unless told (see [`Guidance`]): rhythm and chords
 /// pushed past the trained model, which then keeps its beat and changes chords audibly more;
 /// loudness as trained (pushing it dulled the timbre). Chosen on the bundled model in
-/// docs/experiments/lofi-controls: harmony 5 also brought its sound closest to real lofi
-/// (MFCC distance about half that at 3), and rhythm 3 kept the beat harmony 5 weakened.
+/// docs/experiments/lofi-controls: harmony 5 also brought its sound closer to real lofi
+/// (MFCC distance 0.5-0.7x that at 3), and rhythm 3 kept the beat harmony 5 weakened.
 pub const DEFAULT_GUIDANCE: Guidance = Guidance::uniform(1.0)
     .with(Group::Rhythm, 3.0)
     .with(Group::Harmony, 5.0);

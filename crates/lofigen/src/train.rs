@@ -351,10 +351,9 @@ pub fn train(
         windows(Split::Valid),
         windows(Split::Test),
     );
-    // The copies' windows follow the tracks' own (see `windows`).
+    // The copies' clips follow the tracks' own (see `windows`), and so do their windows.
     let copy_share = data.transposed_share.filter(|_| !copies.0.is_empty());
-    let own_windows =
-        Windows::new(splits.get(Split::Train), data.window_samples, data.stride()).len();
+    let own_windows = train_w.windows_of_first(splits.get(Split::Train).len());
 
     let device = opts.device.clone();
     let ad_device = device.clone().autodiff();
@@ -496,16 +495,23 @@ pub fn train(
     Ok(state)
 }
 
-/// The first `total` windows of a shuffled `order` with a `share` of them from the pitch-shifted
+/// At most `total` windows of a shuffled `order`, a `share` of them from the pitch-shifted
 /// copies (indices from `own` on) and the rest from the tracks as they are (below `own`), each
-/// group in its shuffled order, the copies spread evenly through the epoch. Fewer when a group
-/// runs out.
+/// group in its shuffled order, the copies spread evenly through the epoch. When a group runs
+/// short the epoch is shorter, so that the share holds.
 fn mix_windows(order: &[usize], own: usize, share: f32, total: usize) -> Vec<usize> {
     let (tracks, copies): (Vec<usize>, Vec<usize>) = order.iter().partition(|&&i| i < own);
-    let total = total.min(order.len());
-    let want = (total as f64 * f64::from(share)).round() as usize;
-    let n_copies = want.min(copies.len());
-    let n_tracks = (total - want).min(tracks.len());
+    let s = f64::from(share);
+    let mut longest = total.min(order.len()) as f64;
+    if s < 1.0 {
+        longest = longest.min(tracks.len() as f64 / (1.0 - s));
+    }
+    if s > 0.0 {
+        longest = longest.min(copies.len() as f64 / s);
+    }
+    let longest = longest.floor() as usize;
+    let n_copies = ((longest as f64 * s).round() as usize).min(copies.len());
+    let n_tracks = (longest - n_copies).min(tracks.len());
     let n = n_tracks + n_copies;
     let (mut c, mut r) = (0, 0);
     let mut out = Vec::with_capacity(n);
@@ -541,9 +547,11 @@ mod tests {
         let own: Vec<usize> = epoch.iter().copied().filter(|&i| i < 10).collect();
         let shuffled_own: Vec<usize> = order.iter().copied().filter(|&i| i < 10).collect();
         assert_eq!(own, shuffled_own);
-        // A group that runs out gives a shorter epoch, not more of the other.
+        // A group that runs out gives a shorter epoch with the share kept, not more of the other.
         let short = mix_windows(&order, 10, 0.2, 40);
-        assert_eq!((short.len(), copies(&short)), (18, 8));
+        assert_eq!((short.len(), copies(&short)), (12, 2));
+        let all = mix_windows(&order, 10, 0.5, usize::MAX);
+        assert_eq!((all.len(), copies(&all)), (20, 10));
         assert_eq!(copies(&mix_windows(&order, 10, 0.0, 10)), 0);
         assert_eq!(copies(&mix_windows(&order, 10, 1.0, 30)), 30);
     }

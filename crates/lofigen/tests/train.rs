@@ -293,3 +293,17 @@ fn loading_keeps_the_parameter_ids_of_older_checkpoints() {
     let loaded = lofigen::run::load_model(&config, dir.path(), &device).unwrap();
     assert_eq!(list_param_ids(&loaded), list_param_ids(&old));
 }
+
+/// Windows are indexed clip by clip, so the first clips' windows are a prefix (training mixes
+/// the tracks' own windows with their pitch-shifted copies' by it).
+#[test]
+fn the_first_clips_windows_come_first() {
+    let clip = |n: usize| lofigen_audio::Clip::new(vec![0.1; n], 8000);
+    let w = Windows::new(&[clip(3000), clip(500), clip(5000)], 1024, 512);
+    // 3000: starts 0, 512, 1024, 1536 (last 1975); 500: none; 5000: 0..=3975 by 512, 8.
+    assert_eq!(w.windows_of_first(0), 0);
+    assert_eq!(w.windows_of_first(1), 4);
+    assert_eq!(w.windows_of_first(2), 4);
+    assert_eq!(w.windows_of_first(3), w.len());
+    assert_eq!(w.len(), 12);
+}

@@ -86,7 +86,8 @@ pub(crate) struct EvalArgs {
     #[arg(long, requires = "run")]
     pub(crate) control_gap: bool,
     /// With --control-gap: the guidance of the model as it plays (one strength, or per group
-    /// as "rhythm=2,harmony=3") [default: what `lofigen lofi` plays, rhythm=3,harmony=5]
+    /// as "rhythm=2,harmony=3"; 1 measures the model as trained only) [default: what `lofigen
+    /// lofi` plays, rhythm=3,harmony=5]
     #[arg(long, requires = "control_gap", value_parser = parse_guidance)]
     pub(crate) guidance: Option<Guidance>,
 }
