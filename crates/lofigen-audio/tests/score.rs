@@ -661,6 +661,12 @@ fn guidance_reads_one_strength_or_one_per_group_and_names_bad_values() {
         [(Group::Rhythm, 3.0), (Group::Harmony, 0.5)]
     );
     assert_eq!(Guidance::default().guided().count(), 0);
+    // A model whose frames end before the harmony group's flag is guided on rhythm only.
+    assert_eq!(
+        some.guided_within(Group::Harmony.range().end - 1)
+            .collect::<Vec<_>>(),
+        [(Group::Rhythm, 3.0)]
+    );
     for (text, needle) in [
         ("9", "0-8"),
         ("rhythm=-1", "0-8"),

@@ -4,11 +4,11 @@
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use lofigen_audio::score::Guidance;
 
 use crate::data::Windows;
 use crate::model::Model;
 use crate::model::wavenet::Conditioning;
-use lofigen_audio::score::Guidance;
 
 /// MSE between prediction and target, as a 1-element tensor.
 fn mse(pred: Tensor<3>, target: Tensor<3>) -> Tensor<1> {

@@ -57,6 +57,13 @@ impl Guidance {
             .filter(|&(_, w)| w != 1.0)
     }
 
+    /// [`Guidance::guided`] for a model whose control frames hold `dims` values: the groups
+    /// whose dims all fit (a model with fewer dims than the score's layout, a test's, has
+    /// fewer groups).
+    pub fn guided_within(&self, dims: usize) -> impl Iterator<Item = (Group, f32)> + '_ {
+        self.guided().filter(move |(g, _)| g.range().end <= dims)
+    }
+
     /// Every strength finite and within 0..=[`MAX_GUIDANCE`].
     pub fn validate(&self) -> Result<(), ScoreError> {
         match self

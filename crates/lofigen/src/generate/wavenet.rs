@@ -267,12 +267,9 @@ impl WaveNetEngine {
     /// control network per guided group and frame. Ignored by a model without controls.
     pub fn set_guidance(&mut self, guidance: &Guidance) {
         if let Some(c) = self.controls.as_mut() {
-            // A model with fewer dims than the score's layout (a test's) has fewer groups.
-            let dims = c.dims;
             c.guidance = guidance
-                .guided()
+                .guided_within(c.dims)
                 .map(|(g, w)| (w, g.range()))
-                .filter(|(_, r)| r.end <= dims)
                 .collect();
         }
     }

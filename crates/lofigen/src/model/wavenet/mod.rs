@@ -314,19 +314,26 @@ impl ControlNet {
             let h = self.conv.forward(c.swap_dims(1, 2)); // [batch, channels, frames]
             relu(h).swap_dims(1, 2) // [batch, frames, channels]
         };
-        let h = hidden(controls.clone());
         let dims = self.controls();
-        let mut mixed = h.clone();
-        // A model with fewer dims than the score's layout (a test's) has fewer groups.
-        for (group, strength) in guidance.guided().filter(|(g, _)| g.range().end <= dims) {
-            let keep: Vec<f32> = (0..dims)
-                .map(|i| if group.range().contains(&i) { 0.0 } else { 1.0 })
-                .collect();
-            let keep = Tensor::<1>::from_data(TensorData::new(keep, [dims]), &controls.device())
-                .reshape([1, 1, dims]);
-            let without = hidden(controls.clone() * keep);
-            mixed = mixed + (h.clone() - without) * (strength - 1.0);
-        }
+        let guided: Vec<_> = guidance.guided_within(dims).collect();
+        let mixed = if guided.is_empty() {
+            // Training and the plain forward: one pass, nothing kept for a mix.
+            hidden(controls)
+        } else {
+            let h = hidden(controls.clone());
+            let mut mixed = h.clone();
+            for (group, strength) in guided {
+                let keep: Vec<f32> = (0..dims)
+                    .map(|i| if group.range().contains(&i) { 0.0 } else { 1.0 })
+                    .collect();
+                let keep =
+                    Tensor::<1>::from_data(TensorData::new(keep, [dims]), &controls.device())
+                        .reshape([1, 1, dims]);
+                let without = hidden(controls.clone() * keep);
+                mixed = mixed + (h.clone() - without) * (strength - 1.0);
+            }
+            mixed
+        };
         let out = self.proj.forward(mixed); // [batch, frames, layers * 2R]
         let [b, f, n] = out.dims();
         out.reshape([b, f, layers, n / layers])
