@@ -133,7 +133,7 @@ pub struct EvalReport {
     pub reference: EvalRow,
     /// One row per generated file, in the order given.
     pub generated: Vec<EvalRow>,
-    /// With `--control-gap`: whether the model uses its controls (see [`control_gap`]), as
+    /// With `--control-gap`: whether the model uses its controls (see [`control_gaps`]), as
     /// trained (every group followed with strength 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_gap: Option<ControlGap>,
@@ -213,17 +213,19 @@ impl ControlGap {
     }
 }
 
-/// [`ControlGap`] of a model with controls on the test split of `tracks` (as `config` splits
-/// them), over at most `max_windows` windows, the model following its controls with `guidance`
-/// (`Guidance::default()`: as trained); `None` for a model without controls.
-pub fn control_gap(
+/// [`ControlGap`]s of a model with controls on the test split of `tracks` (as `config` splits
+/// them), over at most `max_windows` windows: one per entry of `guidances`, the model following
+/// its controls with it (`Guidance::default()`: as trained). The scores, the windows and the
+/// NLL with no controls (which no guidance changes) are computed once for all. `None` for a
+/// model without controls.
+pub fn control_gaps(
     model: &Model,
     config: &RunConfig,
     tracks: &[Track],
     max_windows: Option<usize>,
-    guidance: Guidance,
+    guidances: &[Guidance],
     device: &Device,
-) -> Result<Option<ControlGap>> {
+) -> Result<Option<Vec<ControlGap>>> {
     let Some(hop) = crate::controls::check_layout(config)? else {
         return Ok(None);
     };
@@ -240,30 +242,36 @@ pub fn control_gap(
     let lengths: Vec<usize> = tracks.iter().map(|t| t.clip.len()).collect();
     let (_, genres) = crate::train::resolve_genres(config, tracks)?;
     let w = config.data.window_samples;
-    let nll = |transform: &dyn Fn(&Score) -> Option<Score>| {
+    let windows = |transform: &dyn Fn(&Score) -> Option<Score>| {
         let [_, _, test] =
             crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
-        let windows = Windows::new(splits.get(Split::Test), w, w)
+        Windows::new(splits.get(Split::Test), w, w)
             .with_genres(genres.clone())
-            .with_controls(test, CONTROL_DIMS, hop, (vec![], 0.0, 0));
-        let n = windows.len();
-        (
-            crate::loss::mean_loss_guided(model, &windows, 4, max_windows, guidance, device),
-            n,
-        )
+            .with_controls(test, CONTROL_DIMS, hop, (vec![], 0.0, 0))
     };
-    let (true_nats, n) = nll(&|s: &Score| Some(s.clone()));
-    let (shifted_nats, _) = nll(&|s: &Score| Some(s.shifted(0.5)));
-    let (rotated_nats, _) = nll(&|s: &Score| Some(s.transposed(5)));
-    let (none_nats, _) = nll(&|_: &Score| None);
-    Ok(Some(ControlGap {
-        true_nats,
-        shifted_nats,
-        rotated_nats,
-        none_nats,
-        windows: max_windows.map_or(n, |m| m.min(n)),
-        guidance: guidance.to_string(),
-    }))
+    let truth = windows(&|s: &Score| Some(s.clone()));
+    let shifted = windows(&|s: &Score| Some(s.shifted(0.5)));
+    let rotated = windows(&|s: &Score| Some(s.transposed(5)));
+    let none = windows(&|_: &Score| None);
+    let nll = |windows: &Windows, guidance: Guidance| {
+        crate::loss::mean_loss_guided(model, windows, 4, max_windows, guidance, device)
+    };
+    // With no group given, every group's effect is zero and guidance mixes nothing.
+    let none_nats = nll(&none, Guidance::default());
+    let n = truth.len();
+    Ok(Some(
+        guidances
+            .iter()
+            .map(|&guidance| ControlGap {
+                true_nats: nll(&truth, guidance),
+                shifted_nats: nll(&shifted, guidance),
+                rotated_nats: nll(&rotated, guidance),
+                none_nats,
+                windows: max_windows.map_or(n, |m| m.min(n)),
+                guidance: guidance.to_string(),
+            })
+            .collect(),
+    ))
 }
 
 /// Measures each `(name, clip)` of `generated` against the `reference` set, without a musical

@@ -8,7 +8,7 @@ use std::f32::consts::TAU;
 
 use lofigen::RunConfig;
 use lofigen::corpus::Track;
-use lofigen::eval::control_gap;
+use lofigen::eval::control_gaps;
 use lofigen::run::{RunDir, files};
 use lofigen::runtime::{
     DEFAULT_GUIDANCE, Generator, Guidance, MusicRequest, PromptSource, StreamOptions,
@@ -122,10 +122,20 @@ fn a_tiny_model_learns_to_use_its_controls() {
     assert!(run.join(files::STYLE).is_file(), "no style.json");
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
-    let gap = control_gap(&model, &config, &tracks, None, Guidance::default(), &device)
-        .unwrap()
-        .expect("a model with controls");
-    eprintln!("{gap:?}");
+    let gaps = control_gaps(
+        &model,
+        &config,
+        &tracks,
+        None,
+        &[Guidance::default(), DEFAULT_GUIDANCE],
+        &device,
+    )
+    .unwrap()
+    .expect("a model with controls");
+    let [gap, guided] = &gaps[..] else {
+        panic!("one gap per guidance: {gaps:?}")
+    };
+    eprintln!("{gap:?}\n{guided:?}");
     assert!(gap.windows >= 8, "{gap:?}");
     assert!(
         gap.rhythm_gap() > 0.02,
@@ -136,10 +146,6 @@ fn a_tiny_model_learns_to_use_its_controls() {
         "no controls predict as well as the true ones: {gap:?}"
     );
     // As it plays (guided), the model is another distribution, scored on the same windows.
-    let guided = control_gap(&model, &config, &tracks, None, DEFAULT_GUIDANCE, &device)
-        .unwrap()
-        .expect("a model with controls");
-    eprintln!("{guided:?}");
     assert_eq!(guided.guidance, DEFAULT_GUIDANCE.to_string());
     assert_eq!(guided.windows, gap.windows);
     assert!(
@@ -258,9 +264,16 @@ fn a_model_without_controls_refuses_them_by_name() {
     let device = lofigen::cpu_device();
     let (config, model) = RunDir::new(&run).load_trained(&device).unwrap();
     assert!(
-        control_gap(&model, &config, &tracks, None, Guidance::default(), &device)
-            .unwrap()
-            .is_none()
+        control_gaps(
+            &model,
+            &config,
+            &tracks,
+            None,
+            &[Guidance::default()],
+            &device
+        )
+        .unwrap()
+        .is_none()
     );
 }
 

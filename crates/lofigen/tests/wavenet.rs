@@ -157,6 +157,12 @@ fn check_controlled_engine(dims: usize, guidance: Guidance) {
     assert!(differs(&zeroed), "vacuous: the controls change nothing");
     if guidance != Guidance::default() {
         assert!(differs(&unguided), "vacuous: the guidance changes nothing");
+        // With no controls given there is nothing to guide (control_gaps scores "none" once).
+        let guided_zeros = full_logits_guided(&m, &inputs[0], 0, &[], guidance, &device);
+        assert_eq!(
+            guided_zeros, zeroed,
+            "guidance changed a model given no controls"
+        );
     }
     let mut engine = WaveNetEngine::new(&m, streams, Precision::F32);
     engine.set_guidance(&guidance);

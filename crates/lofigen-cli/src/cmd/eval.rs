@@ -174,17 +174,18 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
         ));
         if a.control_gap {
             let tracks = lofigen::corpus::load_tracks(&a.reference)?;
-            let gap = |guidance| {
-                lofigen::eval::control_gap(&model, &config, &tracks, None, guidance, &device)
-            };
-            report.control_gap = gap(Guidance::default())?;
-            if report.control_gap.is_none() {
+            let mut guidances = vec![Guidance::default()];
+            guidances.extend(
+                Some(a.guidance.unwrap_or(DEFAULT_GUIDANCE)).filter(|&g| g != Guidance::default()),
+            );
+            let gaps =
+                lofigen::eval::control_gaps(&model, &config, &tracks, None, &guidances, &device)?;
+            let Some(gaps) = gaps else {
                 bail!("--control-gap: {} has no controls", run.display());
-            }
-            let played = a.guidance.unwrap_or(DEFAULT_GUIDANCE);
-            if played != Guidance::default() {
-                report.control_gap_guided = gap(played)?;
-            }
+            };
+            let mut gaps = gaps.into_iter();
+            report.control_gap = gaps.next();
+            report.control_gap_guided = gaps.next();
         }
     }
 
