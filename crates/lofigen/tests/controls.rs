@@ -320,3 +320,64 @@ fn a_model_with_controls_resumes_as_if_never_stopped() {
         "the optimizer state does not change the second epoch, so the check above proves nothing"
     );
 }
+
+/// `data.transposed_share` reaches training: an epoch over the tracks and one pitch-shifted
+/// copy takes every window of both with no share, only the tracks' own with share 0, and with
+/// share 0.25 as many as keep the copies at a quarter (the tracks run out first). Each call
+/// stops after its first step; the epoch's length is what `epoch_started` announces.
+#[test]
+fn training_draws_the_transposed_share_of_each_epoch() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The training windows and the first epoch's steps, then a stop.
+    struct Counts {
+        stop: Arc<AtomicBool>,
+        windows: usize,
+        steps: usize,
+    }
+    impl lofigen::train::TrainObserver for Counts {
+        fn started(&mut self, info: &lofigen::run::RunInfo) {
+            self.windows = info.split_windows[0];
+        }
+        fn epoch_started(&mut self, _epoch: usize, _epochs: usize, batches: usize) {
+            self.steps = batches;
+        }
+        fn batch_done(&mut self, _batch: usize, _loss: f64) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let tracks = tracks();
+    let count = |name: &str, shifts: &[i32], share: Option<f32>| {
+        let mut config = tiny_controls();
+        config.data.stride_samples = Some(2048);
+        config.data.transpose_semitones = shifts.to_vec();
+        config.data.transposed_share = share;
+        config.train.batch_size = 1;
+        config.train.epochs = 1;
+        config.train.max_windows_per_epoch = None;
+        let opts = TrainOptions::new(dir.path().join(name), lofigen::cpu_device());
+        let mut counts = Counts {
+            stop: opts.stop.clone(),
+            windows: 0,
+            steps: 0,
+        };
+        train(&config, &tracks, &opts, &mut counts).unwrap();
+        (counts.windows, counts.steps)
+    };
+    let (own, own_steps) = count("own", &[], None);
+    assert_eq!(own_steps, own, "one window a step with batch 1");
+    let (all, all_steps) = count("all", &[5], None);
+    let copies = all - own;
+    assert!(copies > own / 2, "{own} own windows, {copies} of the copy");
+    assert_eq!(all_steps, all, "no share: every window, copies included");
+    assert_eq!(count("none", &[5], Some(0.0)).1, own, "share 0: no copies");
+    let quarter = count("quarter", &[5], Some(0.25)).1;
+    assert_eq!(
+        quarter,
+        (own as f64 / 0.75).floor() as usize,
+        "{own} own, {copies} copies"
+    );
+}
