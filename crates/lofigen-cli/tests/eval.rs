@@ -274,3 +274,84 @@ fn eval_names_a_bad_bpm_or_chord_progression() {
     // Nothing was measured or written.
     assert!(!d.join("eval").exists());
 }
+
+/// `eval --control-gap` on the run the bundled model came from, over two held-out excerpts:
+/// the gap as trained and as played (at `lofi`'s default guidance, or the one asked), printed
+/// and in the JSON; `--guidance 1` measures as trained only; a run without controls and
+/// `--guidance` without `--control-gap` are refused by name.
+#[test]
+fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("ref")).unwrap();
+    for track in ["motorway", "urban-bolero"] {
+        excerpt(track, &d.join(format!("ref/{track}.wav")));
+    }
+    let run = lofigen_testkit::repo().join("docs/experiments/lofi-controls/run");
+    let gaps = |out: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "ref", "--reference", "ref", "--out", out];
+        args.extend_from_slice(&["--run", s(&run), "--control-gap"]);
+        args.extend_from_slice(extra);
+        let r = lofigen(d, &args).ok();
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join(out).join("eval.json")).unwrap())
+                .unwrap();
+        (report, r)
+    };
+    let nats = |gap: &Value, key: &str| num(gap, key);
+
+    let (report, r) = gaps("default", &[]);
+    r.stdout_has(&[
+        "control gap as trained (guidance rhythm=1,harmony=1,loudness=1)",
+        "control gap as played (guidance rhythm=3,harmony=5,loudness=1)",
+        "rhythm shifted half a beat",
+        "chords moved 5 semitones",
+    ]);
+    let (trained, played) = (&report["control_gap"], &report["control_gap_guided"]);
+    assert!(trained["windows"].as_u64().unwrap() >= 2, "{trained:#}");
+    assert_eq!(played["windows"], trained["windows"], "the same windows");
+    assert_eq!(played["guidance"], "rhythm=3,harmony=5,loudness=1");
+    for key in ["true_nats", "shifted_nats", "rotated_nats", "none_nats"] {
+        assert!(
+            nats(trained, key) > 0.5 && nats(trained, key) < 6.0,
+            "{key}: {trained:#}"
+        );
+    }
+    // Guidance mixes nothing where no controls are given, and changes the rest.
+    assert_eq!(nats(played, "none_nats"), nats(trained, "none_nats"));
+    assert!((nats(played, "true_nats") - nats(trained, "true_nats")).abs() > 1e-3);
+
+    // Another guidance: the same model as trained, another as played.
+    let (other, _) = gaps("other", &["--guidance", "rhythm=2,harmony=3"]);
+    assert_eq!(other["control_gap"], report["control_gap"]);
+    assert_eq!(
+        other["control_gap_guided"]["guidance"],
+        "rhythm=2,harmony=3,loudness=1"
+    );
+    assert_ne!(
+        nats(&other["control_gap_guided"], "true_nats"),
+        nats(played, "true_nats")
+    );
+    // Guidance 1 is the model as trained: one gap.
+    let (one, r) = gaps("one", &["--guidance", "1"]);
+    assert_eq!(one["control_gap"], report["control_gap"]);
+    assert!(one["control_gap_guided"].is_null(), "{one:#}");
+    assert!(!r.stdout.contains("as played"), "{}", r.stdout);
+
+    lofigen(d, &["eval", "ref", "--reference", "ref", "--guidance", "2"])
+        .fails_with(&["--control-gap"]);
+    let plain = trained_run(d, "plain", &[]);
+    lofigen(
+        d,
+        &[
+            "eval",
+            "ref",
+            "--reference",
+            "ref",
+            "--run",
+            s(&plain),
+            "--control-gap",
+        ],
+    )
+    .fails_with(&["--control-gap", "has no controls"]);
+}
