@@ -298,7 +298,6 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
                 .unwrap();
         (report, r)
     };
-    let nats = |gap: &Value, key: &str| num(gap, key);
 
     let (report, r) = gaps("default", &[]);
     r.stdout_has(&[
@@ -313,13 +312,13 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
     assert_eq!(played["guidance"], "rhythm=3,harmony=5,loudness=1");
     for key in ["true_nats", "shifted_nats", "rotated_nats", "none_nats"] {
         assert!(
-            nats(trained, key) > 0.5 && nats(trained, key) < 6.0,
+            num(trained, key) > 0.5 && num(trained, key) < 6.0,
             "{key}: {trained:#}"
         );
     }
     // Guidance mixes nothing where no controls are given, and changes the rest.
-    assert_eq!(nats(played, "none_nats"), nats(trained, "none_nats"));
-    assert!((nats(played, "true_nats") - nats(trained, "true_nats")).abs() > 1e-3);
+    assert_eq!(num(played, "none_nats"), num(trained, "none_nats"));
+    assert!((num(played, "true_nats") - num(trained, "true_nats")).abs() > 1e-3);
 
     // Another guidance: the same model as trained, another as played.
     let (other, _) = gaps("other", &["--guidance", "rhythm=2,harmony=3"]);
@@ -329,8 +328,8 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         "rhythm=2,harmony=3,loudness=1"
     );
     assert_ne!(
-        nats(&other["control_gap_guided"], "true_nats"),
-        nats(played, "true_nats")
+        num(&other["control_gap_guided"], "true_nats"),
+        num(played, "true_nats")
     );
     // Guidance 1 is the model as trained: one gap.
     let (one, r) = gaps("one", &["--guidance", "1"]);

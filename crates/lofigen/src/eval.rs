@@ -258,7 +258,7 @@ pub fn control_gaps(
     };
     // With no group given, every group's effect is zero and guidance mixes nothing.
     let none_nats = nll(&none, Guidance::default());
-    let n = truth.len();
+    let measured = max_windows.map_or(truth.len(), |m| m.min(truth.len()));
     Ok(Some(
         guidances
             .iter()
@@ -267,7 +267,7 @@ pub fn control_gaps(
                 shifted_nats: nll(&shifted, guidance),
                 rotated_nats: nll(&rotated, guidance),
                 none_nats,
-                windows: max_windows.map_or(n, |m| m.min(n)),
+                windows: measured,
                 guidance: guidance.to_string(),
             })
             .collect(),
