@@ -305,6 +305,9 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         "control gap as played (guidance rhythm=3,harmony=5,loudness=1)",
         "rhythm shifted half a beat",
         "chords moved 5 semitones",
+        "control gap through the beat",
+        "beat position",
+        "rhythm (played)",
     ]);
     let (trained, played) = (&report["control_gap"], &report["control_gap_guided"]);
     assert!(trained["windows"].as_u64().unwrap() >= 2, "{trained:#}");
@@ -316,6 +319,27 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
             "{key}: {trained:#}"
         );
     }
+    // Folded over the beat: 16 stretches of every sample, whose weighted means are the gaps
+    // of the whole (a per-sample pass, so equal to the fused loss's up to rounding).
+    assert!(d.join("default/control-gap-by-beat.png").is_file());
+    for g in [trained, played] {
+        let bins = g["by_beat"].as_array().unwrap();
+        assert_eq!(bins.len(), 16, "{g:#}");
+        let weighted =
+            |key: &str| -> f64 { bins.iter().map(|b| num(b, "share") * num(b, key)).sum() };
+        let shares: f64 = bins.iter().map(|b| num(b, "share")).sum();
+        assert!((shares - 1.0).abs() < 1e-9, "{g:#}");
+        assert!((num(&bins[4], "phase") - 0.25).abs() < 1e-12);
+        let (t, sh, ro) = (
+            num(g, "true_nats"),
+            num(g, "shifted_nats"),
+            num(g, "rotated_nats"),
+        );
+        assert!((weighted("true_nats") - t).abs() < 2e-3, "{g:#}");
+        assert!((weighted("rhythm_gap") - (sh - t)).abs() < 2e-3, "{g:#}");
+        assert!((weighted("chord_gap") - (ro - t)).abs() < 2e-3, "{g:#}");
+    }
+
     // Guidance mixes nothing where no controls are given, and changes the rest.
     assert_eq!(num(played, "none_nats"), num(trained, "none_nats"));
     assert!((num(played, "true_nats") - num(trained, "true_nats")).abs() > 1e-3);

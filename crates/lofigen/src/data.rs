@@ -268,6 +268,12 @@ impl Windows {
         order
     }
 
+    /// Where window `i` starts: its clip's index and its first input sample in that clip.
+    /// Its target sample `j` is the clip's sample `start + j + 1`.
+    pub fn start(&self, i: usize) -> (usize, usize) {
+        self.starts[i]
+    }
+
     /// The input samples of window `i` (length `window`).
     pub fn input(&self, i: usize) -> &[f32] {
         let (c, s) = self.starts[i];

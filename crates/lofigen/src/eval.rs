@@ -199,6 +199,66 @@ pub struct ControlGap {
     /// How strongly the controls were followed (every group at 1: as trained; see
     /// [`Guidance`]).
     pub guidance: String,
+    /// The same NLLs folded over the beat of the true score: [`GAP_PHASE_BINS`] stretches from
+    /// each beat to the next, so that a gap that lives at the onsets shows where it lives
+    /// (empty for a model without a likelihood).
+    pub by_beat: Vec<PhaseGap>,
+}
+
+/// Stretches of a beat in [`ControlGap::by_beat`]: 16, a 64th note each, so that the few
+/// samples of an onset are not averaged with the rest of its 16th.
+pub const GAP_PHASE_BINS: usize = 16;
+
+/// The control gap over one stretch of the beat (see [`ControlGap::by_beat`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseGap {
+    /// Where the stretch starts, as a fraction of the beat (0 = on the beat).
+    pub phase: f64,
+    /// The share of the measured samples that fall in it.
+    pub share: f64,
+    /// Nats per sample in it with the true controls.
+    pub true_nats: f64,
+    /// Rhythm shifted half a beat minus true, nats per sample in it.
+    pub rhythm_gap: f64,
+    /// Chords moved 5 semitones minus true, nats per sample in it.
+    pub chord_gap: f64,
+}
+
+/// Folds per-sample NLLs of the test windows over the beat: `at(window, j)` is the beat phase
+/// (0..1) of target sample `j` of a window, `None` where no beat is known.
+fn fold_over_beat(
+    truth: &[f32],
+    shifted: &[f32],
+    rotated: &[f32],
+    window: usize,
+    at: impl Fn(usize, usize) -> Option<f64>,
+) -> Vec<PhaseGap> {
+    let mut sums = [[0.0f64; 3]; GAP_PHASE_BINS];
+    let mut counts = [0usize; GAP_PHASE_BINS];
+    for (k, ((t, s), r)) in truth.iter().zip(shifted).zip(rotated).enumerate() {
+        let Some(phase) = at(k / window, k % window) else {
+            continue;
+        };
+        let bin = ((phase * GAP_PHASE_BINS as f64) as usize).min(GAP_PHASE_BINS - 1);
+        let t = f64::from(*t);
+        sums[bin][0] += t;
+        sums[bin][1] += f64::from(*s) - t;
+        sums[bin][2] += f64::from(*r) - t;
+        counts[bin] += 1;
+    }
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    (0..GAP_PHASE_BINS)
+        .map(|b| {
+            let n = counts[b].max(1) as f64;
+            PhaseGap {
+                phase: b as f64 / GAP_PHASE_BINS as f64,
+                share: counts[b] as f64 / total,
+                true_nats: sums[b][0] / n,
+                rhythm_gap: sums[b][1] / n,
+                chord_gap: sums[b][2] / n,
+            }
+        })
+        .collect()
 }
 
 impl ControlGap {
@@ -259,6 +319,29 @@ pub fn control_gaps(
     // With no group given, every group's effect is zero and guidance mixes nothing.
     let none_nats = nll(&none, Guidance::default());
     let measured = max_windows.map_or(truth.len(), |m| m.min(truth.len()));
+    let ids: Vec<usize> = (0..measured).collect();
+    // The beat phase of a test sample, from the true score of its track.
+    let phase = |window: usize, j: usize| {
+        let (clip, start) = truth.start(window);
+        let score = scores.get(clip)?.as_ref()?;
+        let t = (splits.offsets[clip][2] + start + j + 1) as f64
+            / f64::from(crate::config::SAMPLE_RATE_HZ);
+        Some(score.beat_at(t).rem_euclid(1.0))
+    };
+    let by_beat = |guidance: Guidance| {
+        let per_sample = |w: &Windows| {
+            crate::loss::sample_nll_guided(model, w, &ids, guidance, device).unwrap_or_default()
+        };
+        let (t, s, r) = (
+            per_sample(&truth),
+            per_sample(&shifted),
+            per_sample(&rotated),
+        );
+        if t.is_empty() {
+            return Vec::new();
+        }
+        fold_over_beat(&t, &s, &r, w, phase)
+    };
     Ok(Some(
         guidances
             .iter()
@@ -269,6 +352,7 @@ pub fn control_gaps(
                 none_nats,
                 windows: measured,
                 guidance: guidance.to_string(),
+                by_beat: by_beat(guidance),
             })
             .collect(),
     ))
@@ -475,6 +559,42 @@ mod tests {
 
     fn named(name: &str, samples: Vec<f32>) -> (String, Clip) {
         (name.to_string(), Clip::new(samples, 8000))
+    }
+
+    #[test]
+    fn the_gap_is_folded_where_it_falls_in_the_beat() {
+        // Two windows of 64 samples; a beat every 32 samples; the shifted rhythm costs 2 nats
+        // on the first 2 samples of each beat only, the moved chords 0.5 everywhere, and the
+        // second window's last 16 samples have no beat.
+        let (window, beat) = (64, 32);
+        let n = 2 * window;
+        let at = |w: usize, j: usize| {
+            (w == 0 || j < 48).then(|| ((w * window + j) % beat) as f64 / beat as f64)
+        };
+        let truth: Vec<f32> = (0..n).map(|k| 1.0 + (k % beat) as f32 * 0.01).collect();
+        let shifted: Vec<f32> = (0..n)
+            .map(|k| truth[k] + if k % beat < 2 { 2.0 } else { 0.0 })
+            .collect();
+        let rotated: Vec<f32> = truth.iter().map(|t| t + 0.5).collect();
+        let bins = fold_over_beat(&truth, &shifted, &rotated, window, at);
+        assert_eq!(bins.len(), GAP_PHASE_BINS);
+        let share: f64 = bins.iter().map(|b| b.share).sum();
+        assert!((share - 1.0).abs() < 1e-9, "shares sum to {share}");
+        // 112 samples with a beat: 8 in each bin of the first half of the beat (the second
+        // window stops half-way through its second beat), 6 in the rest.
+        assert!((bins[0].share - 8.0 / 112.0).abs() < 1e-9);
+        assert!((bins[15].share - 6.0 / 112.0).abs() < 1e-9);
+        assert!((bins[0].rhythm_gap - 2.0).abs() < 1e-6, "{:?}", bins[0]);
+        for b in &bins[1..] {
+            assert!(b.rhythm_gap.abs() < 1e-6, "{b:?}");
+        }
+        for b in &bins {
+            assert!((b.chord_gap - 0.5).abs() < 1e-6, "{b:?}");
+        }
+        // The true NLL rises through the beat as built: bin 15 holds phases 30/32 and 31/32.
+        assert!((bins[0].true_nats - 1.005).abs() < 1e-6, "{:?}", bins[0]);
+        assert!((bins[15].true_nats - 1.305).abs() < 1e-6, "{:?}", bins[15]);
+        assert!((bins[3].phase - 3.0 / 16.0).abs() < 1e-12);
     }
 
     #[test]

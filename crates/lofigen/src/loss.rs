@@ -120,3 +120,33 @@ pub fn mean_loss_guided(
     }
     sum / n.max(1) as f64
 }
+
+/// The NLL of each sample of the windows `ids` (nats, `[ids.len() * window]`, window by
+/// window) for a classifying model following its controls with `guidance`; `None` for the
+/// regressing family, whose MSE is not a likelihood. Unlike [`mean_loss_guided`], this keeps
+/// where in time the loss falls.
+pub fn sample_nll_guided(
+    model: &Model,
+    windows: &Windows,
+    ids: &[usize],
+    guidance: Guidance,
+    device: &Device,
+) -> Option<Vec<f32>> {
+    let Model::WaveNet(m) = model else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for chunk in ids.chunks(4) {
+        let b = windows.class_batch(chunk, m.classes, device);
+        let cond = Conditioning {
+            genre: m.conditioned().then_some(b.genre),
+            controls: b.controls,
+            guidance,
+        };
+        let logits = m.forward_channels_last(b.input, cond);
+        let logp = burn::tensor::activation::log_softmax(logits, 2);
+        let picked = logp.gather(2, b.target.unsqueeze_dim(2)).neg();
+        out.extend(picked.into_data().iter::<f32>());
+    }
+    Some(out)
+}

@@ -416,6 +416,126 @@ fn draw_music(path: &Path, title: &str, a: &MusicAnalysis) -> std::result::Resul
     Ok(())
 }
 
+/// The control gap folded over the beat ([`crate::eval::ControlGap::by_beat`]) into a PNG at
+/// `path` (written atomically): above, the NLL with the true controls through the beat; below,
+/// how much worse the shifted rhythm and the moved chords predict there. One line per
+/// `(label, bins)`, e.g. the model as trained and as it plays.
+pub fn control_gap_by_beat(
+    path: &Path,
+    title: &str,
+    gaps: &[(&str, &[crate::eval::PhaseGap])],
+) -> Result<()> {
+    write_png(path, |tmp| draw_gap_by_beat(tmp, title, gaps))
+}
+
+fn draw_gap_by_beat(
+    path: &Path,
+    title: &str,
+    gaps: &[(&str, &[crate::eval::PhaseGap])],
+) -> std::result::Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| err(&e))?;
+    let (top, bottom) = root.split_vertically(300);
+    // Each bin drawn at its middle: x is the position in the beat, 0 = on the beat.
+    let mid = |b: &crate::eval::PhaseGap, bins: usize| b.phase + 0.5 / bins as f64;
+    let range = |f: &dyn Fn(&crate::eval::PhaseGap) -> f64| {
+        let v = gaps.iter().flat_map(|(_, g)| g.iter().map(f));
+        let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            let pad = ((hi - lo) * 0.1).max(1e-3);
+            (lo - pad, hi + pad)
+        }
+    };
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+
+    let (lo, hi) = range(&|b| b.true_nats);
+    let mut chart = ChartBuilder::on(&top)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..1f64, lo..hi)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("position in the beat (0 = on the beat)")
+        .y_desc("NLL, true controls")
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, (label, bins)) in gaps.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let points = bins.iter().map(|b| (mid(b, bins.len()), b.true_nats));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+
+    let (glo, ghi) = range(&|b| b.rhythm_gap.min(b.chord_gap).min(0.0));
+    let (_, ghi2) = range(&|b| b.rhythm_gap.max(b.chord_gap));
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..1f64, glo..ghi.max(ghi2))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("position in the beat (0 = on the beat)")
+        .y_desc("wrong minus true, nats per sample")
+        .y_label_formatter(&|v| format!("{v:.3}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 0.0)], BLACK.mix(0.4)))
+        .map_err(|e| err(&e))?;
+    for (i, (label, bins)) in gaps.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        for (what, dashed) in [("rhythm shifted", false), ("chords moved", true)] {
+            let pick = |b: &crate::eval::PhaseGap| if dashed { b.chord_gap } else { b.rhythm_gap };
+            let points: Vec<(f64, f64)> =
+                bins.iter().map(|b| (mid(b, bins.len()), pick(b))).collect();
+            let style = color.stroke_width(2);
+            let series = if dashed {
+                chart.draw_series(DashedLineSeries::new(points, 8, 5, style))
+            } else {
+                chart.draw_series(LineSeries::new(points, style))
+            };
+            // The legend sample is dashed too, as in the loss curves.
+            let gap = if dashed { (8, 13) } else { (20, 0) };
+            series
+                .map_err(|e| err(&e))?
+                .label(format!("{what}, {label}"))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (gap.0, 0)], style)
+                        + PathElement::new(vec![(gap.1, 0), (20, 0)], style)
+                });
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::log_axis_range;

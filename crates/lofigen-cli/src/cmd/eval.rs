@@ -82,7 +82,8 @@ pub(crate) struct EvalArgs {
     /// out, when the reference is the training set) the NLL with the controls analysed from
     /// the audio is compared with the NLL when the rhythm is shifted by half a beat, the chords
     /// are moved 5 semitones, or nothing is given: once for the model as trained, and once as
-    /// it plays, following its controls with --guidance.
+    /// it plays, following its controls with --guidance. The gaps are also folded over the
+    /// beat (a table and control-gap-by-beat.png), to show where in the beat they live.
     #[arg(long, requires = "run")]
     pub(crate) control_gap: bool,
     /// With --control-gap: the guidance of the model as it plays (one strength, or per group
@@ -242,11 +243,74 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             t.text()
         );
     }
+    if let Some(png) = gap_by_beat(&report, &a.out)? {
+        pngs.push(png);
+    }
     println!("wrote {}", json_path.display());
     for p in &pngs {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// Where in the beat the control gaps live: a table (as trained, and as played when measured)
+/// and `control-gap-by-beat.png` in `out`, whose path it returns; nothing without a gap.
+fn gap_by_beat(r: &lofigen::eval::EvalReport, out: &Path) -> Result<Option<PathBuf>> {
+    let gaps: Vec<(&str, &lofigen::eval::ControlGap)> = [
+        ("as trained", &r.control_gap),
+        ("as played", &r.control_gap_guided),
+    ]
+    .into_iter()
+    .filter_map(|(how, g)| {
+        g.as_ref()
+            .filter(|g| !g.by_beat.is_empty())
+            .map(|g| (how, g))
+    })
+    .collect();
+    let Some((_, first)) = gaps.first() else {
+        return Ok(None);
+    };
+    let mut head = vec!["beat position", "samples %", "true NLL"];
+    for (how, _) in &gaps {
+        head.push(if *how == "as trained" {
+            "rhythm gap"
+        } else {
+            "rhythm (played)"
+        });
+        head.push(if *how == "as trained" {
+            "chord gap"
+        } else {
+            "chords (played)"
+        });
+    }
+    let mut t = Table::new(&head);
+    for (i, bin) in first.by_beat.iter().enumerate() {
+        let mut row = vec![
+            format!("{:.3}", bin.phase),
+            format!("{:.1}", 100.0 * bin.share),
+            format!("{:.3}", bin.true_nats),
+        ];
+        for (_, g) in &gaps {
+            row.push(format!("{:+.4}", g.by_beat[i].rhythm_gap));
+            row.push(format!("{:+.4}", g.by_beat[i].chord_gap));
+        }
+        t.row(row);
+    }
+    println!(
+        "\ncontrol gap through the beat (nats per sample; beat position 0 = on the beat, from the true score):\n{}",
+        t.text()
+    );
+    let png = out.join("control-gap-by-beat.png");
+    let curves: Vec<(&str, &[lofigen::eval::PhaseGap])> = gaps
+        .iter()
+        .map(|(how, g)| (*how, g.by_beat.as_slice()))
+        .collect();
+    lofigen::plot::control_gap_by_beat(
+        &png,
+        "Control gap through the beat (held-out audio)",
+        &curves,
+    )?;
+    Ok(Some(png))
 }
 
 /// The report as an aligned table: one line per generated file, then the reference set.
