@@ -642,6 +642,49 @@ fn a_style_suggests_only_grooves_with_a_backbeat() {
     assert_eq!(style.suggest(3).groove, Groove::named("boom-bap").unwrap());
 }
 
+/// A style's hand-set `default_groove` replaces the drawn groove and nothing else: the same
+/// seed suggests the same tempo and chords. A name the style does not know fails validation by
+/// name, and a style file without the field reads as before.
+#[test]
+fn a_style_plays_its_default_groove_and_keeps_the_rest_of_its_suggestion() {
+    let mut style = Style::fit(&[]);
+    style.grooves = vec![StyleGroove {
+        name: "train-1".into(),
+        pattern: "low: 8..8.1x.8..8..x. ; mid: 8223x333x3338233".into(),
+        bars: 3,
+    }];
+    style.keys.insert("C".into(), 1);
+    style.chords.insert("Am7".into(), 2);
+    style.chords.insert("Fmaj7".into(), 1);
+    let drawn: Vec<Controls> = (0..8).map(|seed| style.suggest(seed)).collect();
+    assert!(
+        drawn
+            .iter()
+            .all(|c| c.groove == style.groove("train-1").unwrap())
+    );
+    for default in ["boom-bap", "half-time"] {
+        style.default_groove = Some(default.into());
+        style.validate().unwrap();
+        for (seed, before) in (0..8).zip(&drawn) {
+            let c = style.suggest(seed);
+            assert_eq!(c.groove, Groove::named(default).unwrap(), "seed {seed}");
+            assert_eq!(
+                (c.bpm, &c.chords),
+                (before.bpm, &before.chords),
+                "seed {seed}"
+            );
+        }
+    }
+    style.default_groove = Some("train-9".into());
+    let e = style.validate().unwrap_err().to_string();
+    assert!(e.contains("train-9") && e.contains("boom-bap"), "{e}");
+
+    style.default_groove = None;
+    let json = serde_json::to_string(&style).unwrap();
+    assert!(!json.contains("default_groove"), "{json}");
+    assert_eq!(serde_json::from_str::<Style>(&json).unwrap(), style);
+}
+
 #[test]
 fn guidance_reads_one_strength_or_one_per_group_and_names_bad_values() {
     let all: Guidance = "2".parse().unwrap();

@@ -53,12 +53,7 @@ pub fn lofi_style() -> Result<Option<lofigen_audio::score::Style>> {
     let Some(text) = STYLE else {
         return Ok(None);
     };
-    serde_json::from_str(text)
-        .map(Some)
-        .map_err(|e| Error::Run {
-            path: Path::new("assets/models/lofi/style.json").to_path_buf(),
-            problem: format!("not a valid style: {e}"),
-        })
+    crate::controls::parse_style(text, Path::new("assets/models/lofi/style.json")).map(Some)
 }
 
 /// The clip the bundled model continues by default: half a second of "Island Dreams" by

@@ -151,12 +151,7 @@ impl RunDir {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Run {
-                path,
-                problem: format!("not a valid style: {e}"),
-            })
+        crate::controls::parse_style(&text, &path).map(Some)
     }
 
     /// Write `style.json`.

@@ -231,6 +231,29 @@ fn a_tiny_model_learns_to_use_its_controls() {
         let err = generator.stream(&opts).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains(needle), "{needle}: {err}");
     }
+
+    // A default groove set by hand in style.json is checked when the run opens, and played
+    // when no groove is asked.
+    let path = run.join(files::STYLE);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["default_groove"] = "no-such-groove".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = Generator::from_run(&run)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("style.json") && err.contains("no-such-groove"),
+        "{err}"
+    );
+    json["default_groove"] = "half-time".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let generator = Generator::from_run(&run).unwrap();
+    assert_eq!(
+        generator.style().unwrap().suggest(3).groove,
+        lofigen::controls::Groove::named("half-time").unwrap()
+    );
 }
 
 #[test]

@@ -54,6 +54,11 @@ pub struct Style {
     pub chords: BTreeMap<String, u32>,
     /// Bar chord → next bar's chord → count: a first-order transition model.
     pub transitions: BTreeMap<String, BTreeMap<String, u32>>,
+    /// The groove [`Style::suggest`] plays when none is asked, by name (learnt or built-in):
+    /// set by hand after measuring which groove the trained model plays best (for the bundled
+    /// model, `boom-bap`: see its report). `None`, as fitted, draws a learnt groove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_groove: Option<String>,
 }
 
 /// Bars grouped by their hits: how many, and the sum of their strengths per step.
@@ -146,6 +151,7 @@ impl Style {
             keys: BTreeMap::new(),
             chords: BTreeMap::new(),
             transitions: BTreeMap::new(),
+            default_groove: None,
         };
         let bar_steps = BEATS_PER_BAR * STEPS_PER_BEAT;
         for score in scores {
@@ -223,6 +229,15 @@ impl Style {
         style
     }
 
+    /// Checks what a hand-edited style file can get wrong: its `default_groove` must name a
+    /// groove of this style or a built-in one.
+    pub fn validate(&self) -> Result<(), ScoreError> {
+        match &self.default_groove {
+            Some(name) => self.groove(name).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// A groove by name: one of this style's (`train-1`, ...) or a built-in one
     /// ([`Groove::named`]); an unknown name is an error listing both.
     pub fn groove(&self, name: &str) -> Result<Groove, ScoreError> {
@@ -240,8 +255,8 @@ impl Style {
     }
 
     /// Controls in this style, the same for the same `seed`: a whole-BPM tempo in the fitted
-    /// range, a learnt groove with a backbeat ([`Groove::has_backbeat`]; drawn by how often it
-    /// was heard; `boom-bap` when none was), a
+    /// range, the style's `default_groove` or else a learnt groove with a backbeat
+    /// ([`Groove::has_backbeat`]; drawn by how often it was heard; `boom-bap` when none was), a
     /// [`SUGGESTED_BARS`]-bar progression walked through the transition model in a key drawn
     /// from the training set's (no chords when none were learnt), the median swing and level.
     pub fn suggest(&self, seed: u64) -> Controls {
@@ -259,9 +274,16 @@ impl Style {
             .filter(|g| self.groove(&g.name).is_ok_and(|g| g.has_backbeat()))
             .map(|g| (g.name.clone(), g.bars))
             .collect();
-        let groove = rng
+        // Drawn even when a default replaces it, so that a seed suggests the same tempo and
+        // chords with and without one.
+        let drawn = rng
             .pick(counts.iter())
+            .and_then(|name| self.groove(name).ok());
+        let groove = self
+            .default_groove
+            .as_deref()
             .and_then(|name| self.groove(name).ok())
+            .or(drawn)
             .unwrap_or_else(|| Groove::named("boom-bap").expect("built-in groove"));
 
         let parse = |s: &str| s.parse::<Chord>().ok();
