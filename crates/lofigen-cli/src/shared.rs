@@ -6,8 +6,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 use lofigen::device::DeviceSpec;
 use lofigen::runtime::{
-    ControlSource, FxPreset, Generator, Guidance, MusicRequest, Precision, PromptSource, Sampling,
-    StreamOptions,
+    ControlSource, FxPreset, Generator, Groove, Guidance, MusicRequest, Precision, PromptSource,
+    Sampling, StreamOptions,
 };
 
 /// The engine's weights for the commands that play the finished sound (`lofi`, `radio`,
@@ -190,9 +190,22 @@ pub(crate) fn describe_music(
     Ok(generator.music(opts)?.map(|source| match source {
         ControlSource::Play(c) => {
             let chords: Vec<String> = c.chords.iter().map(ToString::to_string).collect();
+            // A named groove (built-in or learnt) by its name, shorter to ask for again.
+            let learnt = generator.style().map_or(&[][..], |s| s.grooves.as_slice());
+            let groove = Groove::names()
+                .into_iter()
+                .find(|n| Groove::named(n).is_ok_and(|g| g == c.groove))
+                .map(str::to_string)
+                .or_else(|| {
+                    learnt
+                        .iter()
+                        .find(|g| g.pattern.parse::<Groove>().is_ok_and(|g| g == c.groove))
+                        .map(|g| g.name.clone())
+                })
+                .unwrap_or_else(|| format!("\"{}\"", c.groove));
             format!(
-                "music: {} BPM, chords {}, swing {}, groove \"{}\", guidance {guidance}\n  (again: \
-                 --bpm {} --chords \"{}\" --swing {} --groove \"{}\" --guidance {guidance})",
+                "music: {} BPM, chords {}, swing {}, groove {groove}, guidance {guidance}\n  (again: \
+                 --bpm {} --chords \"{}\" --swing {} --groove {groove} --guidance {guidance})",
                 c.bpm,
                 if chords.is_empty() {
                     "-".into()
@@ -200,11 +213,9 @@ pub(crate) fn describe_music(
                     chords.join(" ")
                 },
                 c.swing,
-                c.groove,
                 c.bpm,
                 chords.join(" "),
                 c.swing,
-                c.groove
             )
         }
         ControlSource::Follow(_) => format!(

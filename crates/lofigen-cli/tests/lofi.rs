@@ -48,6 +48,9 @@ fn lofi_writes_finished_stereo_by_default_and_the_seed_reproduces_it() {
             "sampler seed 42",
             "K-Pone",
             "CC BY 3.0",
+            // The style's default groove, by name, as it is asked for again.
+            "groove boom-bap,",
+            "--groove boom-bap --guidance",
         ]);
     let a = read_wav(&d.join("a.wav"));
     assert_eq!((a.sample_rate, a.channels), (44_100, 2));
@@ -84,6 +87,27 @@ fn lofi_writes_finished_stereo_by_default_and_the_seed_reproduces_it() {
         read_wav(&d.join("c.wav")).samples,
         "another seed, same audio"
     );
+    // A learnt groove is named too; a pattern that is no named groove is printed as written.
+    let pattern = "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.";
+    for (groove, printed) in [
+        ("train-2", "--groove train-2 ".to_string()),
+        (pattern, format!("--groove \"{pattern}\" ")),
+    ] {
+        lofigen(
+            d,
+            &[
+                "lofi",
+                "--seconds",
+                "0.25",
+                "--groove",
+                groove,
+                "--out",
+                "g.wav",
+            ],
+        )
+        .ok()
+        .stderr_has(&[printed.as_str()]);
+    }
     // The other rate and presets: 48 kHz stereo of the right length, each its own sound.
     lofigen(
         d,
