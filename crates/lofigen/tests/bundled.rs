@@ -22,6 +22,8 @@ fn the_bundled_model_is_wavenet_small_with_controls_and_its_seed_is_half_a_secon
     assert_eq!(config.model.controls(), Some((23, 64)));
     let style = lofigen::bundled::lofi_style().unwrap().expect("a style");
     assert!(!style.grooves.is_empty(), "no grooves learnt");
+    // Chosen by measure over the learnt grooves (docs/experiments/lofi-controls, session 13).
+    assert_eq!(style.default_groove.as_deref(), Some("lazy"));
     let seed = lofi_prompt().unwrap();
     assert_eq!(seed.len(), 4096);
     assert!(seed.rms() > 0.05, "the seed clip is near silence");
