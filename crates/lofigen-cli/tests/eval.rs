@@ -308,6 +308,7 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         "control gap through the beat",
         "beat position",
         "rhythm (played)",
+        "none (played)",
     ]);
     let (trained, played) = (&report["control_gap"], &report["control_gap_guided"]);
     assert!(trained["windows"].as_u64().unwrap() >= 2, "{trained:#}");
@@ -338,6 +339,10 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         assert!((weighted("true_nats") - t).abs() < 2e-3, "{g:#}");
         assert!((weighted("rhythm_gap") - (sh - t)).abs() < 2e-3, "{g:#}");
         assert!((weighted("chord_gap") - (ro - t)).abs() < 2e-3, "{g:#}");
+        assert!(
+            (weighted("none_gap") - (num(g, "none_nats") - t)).abs() < 2e-3,
+            "{g:#}"
+        );
     }
 
     // Guidance mixes nothing where no controls are given, and changes the rest.

@@ -222,28 +222,32 @@ pub struct PhaseGap {
     pub rhythm_gap: f64,
     /// Chords moved 5 semitones minus true, nats per sample in it.
     pub chord_gap: f64,
+    /// No controls at all minus true, nats per sample in it: where the true controls help
+    /// (positive) and where the model would do better without them (negative).
+    pub none_gap: f64,
 }
 
-/// Folds per-sample NLLs of the test windows over the beat: `at(window, j)` is the beat phase
-/// (0..1) of target sample `j` of a window, `None` where no beat is known.
+/// Folds per-sample NLLs of the test windows over the beat: `wrong` holds the shifted, the
+/// rotated and the no-control NLLs, sample for sample with `truth`; `at(window, j)` is the beat
+/// phase (0..1) of target sample `j` of a window, `None` where no beat is known.
 fn fold_over_beat(
     truth: &[f32],
-    shifted: &[f32],
-    rotated: &[f32],
+    wrong: [&[f32]; 3],
     window: usize,
     at: impl Fn(usize, usize) -> Option<f64>,
 ) -> Vec<PhaseGap> {
-    let mut sums = [[0.0f64; 3]; GAP_PHASE_BINS];
+    let mut sums = [[0.0f64; 4]; GAP_PHASE_BINS];
     let mut counts = [0usize; GAP_PHASE_BINS];
-    for (k, ((t, s), r)) in truth.iter().zip(shifted).zip(rotated).enumerate() {
+    for (k, t) in truth.iter().enumerate() {
         let Some(phase) = at(k / window, k % window) else {
             continue;
         };
         let bin = ((phase * GAP_PHASE_BINS as f64) as usize).min(GAP_PHASE_BINS - 1);
         let t = f64::from(*t);
         sums[bin][0] += t;
-        sums[bin][1] += f64::from(*s) - t;
-        sums[bin][2] += f64::from(*r) - t;
+        for (sum, w) in sums[bin][1..].iter_mut().zip(wrong) {
+            *sum += f64::from(w[k]) - t;
+        }
         counts[bin] += 1;
     }
     let total = counts.iter().sum::<usize>().max(1) as f64;
@@ -256,6 +260,7 @@ fn fold_over_beat(
                 true_nats: sums[b][0] / n,
                 rhythm_gap: sums[b][1] / n,
                 chord_gap: sums[b][2] / n,
+                none_gap: sums[b][3] / n,
             }
         })
         .collect()
@@ -328,19 +333,21 @@ pub fn control_gaps(
             / f64::from(crate::config::SAMPLE_RATE_HZ);
         Some(score.beat_at(t).rem_euclid(1.0))
     };
+    let per_sample = |w: &Windows, guidance: Guidance| {
+        crate::loss::sample_nll_guided(model, w, &ids, guidance, device).unwrap_or_default()
+    };
+    // As for `none_nats`, guidance changes nothing without controls.
+    let none_samples = per_sample(&none, Guidance::default());
     let by_beat = |guidance: Guidance| {
-        let per_sample = |w: &Windows| {
-            crate::loss::sample_nll_guided(model, w, &ids, guidance, device).unwrap_or_default()
-        };
-        let (t, s, r) = (
-            per_sample(&truth),
-            per_sample(&shifted),
-            per_sample(&rotated),
-        );
+        let t = per_sample(&truth, guidance);
         if t.is_empty() {
             return Vec::new();
         }
-        fold_over_beat(&t, &s, &r, w, phase)
+        let (s, r) = (
+            per_sample(&shifted, guidance),
+            per_sample(&rotated, guidance),
+        );
+        fold_over_beat(&t, [&s, &r, &none_samples], w, phase)
     };
     Ok(Some(
         guidances
@@ -576,7 +583,11 @@ mod tests {
             .map(|k| truth[k] + if k % beat < 2 { 2.0 } else { 0.0 })
             .collect();
         let rotated: Vec<f32> = truth.iter().map(|t| t + 0.5).collect();
-        let bins = fold_over_beat(&truth, &shifted, &rotated, window, at);
+        // Without controls: 0.25 better than true in the second window, 0.25 worse in the first.
+        let none: Vec<f32> = (0..n)
+            .map(|k| truth[k] + if k < window { 0.25 } else { -0.25 })
+            .collect();
+        let bins = fold_over_beat(&truth, [&shifted, &rotated, &none], window, at);
         assert_eq!(bins.len(), GAP_PHASE_BINS);
         let share: f64 = bins.iter().map(|b| b.share).sum();
         assert!((share - 1.0).abs() < 1e-9, "shares sum to {share}");
@@ -590,6 +601,14 @@ mod tests {
         }
         for b in &bins {
             assert!((b.chord_gap - 0.5).abs() < 1e-6, "{b:?}");
+        }
+        // Each bin of the first half holds 4 samples of each window, of the second half 4 of
+        // the first and 2 of the second.
+        for b in &bins[..8] {
+            assert!(b.none_gap.abs() < 1e-6, "{b:?}");
+        }
+        for b in &bins[8..] {
+            assert!((b.none_gap - 0.25 / 3.0).abs() < 1e-6, "{b:?}");
         }
         // The true NLL rises through the beat as built: bin 15 holds phases 30/32 and 31/32.
         assert!((bins[0].true_nats - 1.005).abs() < 1e-6, "{:?}", bins[0]);

@@ -484,8 +484,8 @@ fn draw_gap_by_beat(
         .draw()
         .map_err(|e| err(&e))?;
 
-    let (glo, ghi) = range(&|b| b.rhythm_gap.min(b.chord_gap).min(0.0));
-    let (_, ghi2) = range(&|b| b.rhythm_gap.max(b.chord_gap));
+    let (glo, ghi) = range(&|b| b.rhythm_gap.min(b.chord_gap).min(b.none_gap).min(0.0));
+    let (_, ghi2) = range(&|b| b.rhythm_gap.max(b.chord_gap).max(b.none_gap));
     let mut chart = ChartBuilder::on(&bottom)
         .margin(12)
         .x_label_area_size(36)
@@ -504,25 +504,38 @@ fn draw_gap_by_beat(
         .map_err(|e| err(&e))?;
     for (i, (label, bins)) in gaps.iter().enumerate() {
         let color = colors[i % colors.len()];
-        for (what, dashed) in [("rhythm shifted", false), ("chords moved", true)] {
-            let pick = |b: &crate::eval::PhaseGap| if dashed { b.chord_gap } else { b.rhythm_gap };
+        // Solid: rhythm; long dashes: chords; short dashes: no controls.
+        // Name, dashes (on, off pixels; none: solid), and the gap drawn.
+        type Line = (
+            &'static str,
+            Option<(u32, u32)>,
+            fn(&crate::eval::PhaseGap) -> f64,
+        );
+        let lines: [Line; 3] = [
+            ("rhythm shifted", None, |b| b.rhythm_gap),
+            ("chords moved", Some((8, 5)), |b| b.chord_gap),
+            ("no controls", Some((3, 4)), |b| b.none_gap),
+        ];
+        for (what, dashes, pick) in lines {
             let points: Vec<(f64, f64)> =
                 bins.iter().map(|b| (mid(b, bins.len()), pick(b))).collect();
             let style = color.stroke_width(2);
-            let series = if dashed {
-                chart.draw_series(DashedLineSeries::new(points, 8, 5, style))
-            } else {
-                chart.draw_series(LineSeries::new(points, style))
+            let series = match dashes {
+                Some((on, off)) => chart.draw_series(DashedLineSeries::new(points, on, off, style)),
+                None => chart.draw_series(LineSeries::new(points, style)),
             };
             // The legend sample is dashed too, as in the loss curves.
-            let gap = if dashed { (8, 13) } else { (20, 0) };
             series
                 .map_err(|e| err(&e))?
                 .label(format!("{what}, {label}"))
                 .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(0, 0), (gap.0, 0)], style)
-                        + PathElement::new(vec![(gap.1, 0), (20, 0)], style)
+                    // Up to three dashes in a 20-pixel sample.
+                    let (on, off) = dashes.map_or((20, 0), |(on, off)| (on as i32, off as i32));
+                    let dash = |k: i32| {
+                        let from = (k * (on + off)).min(20);
+                        PathElement::new(vec![(from, 0), ((from + on).min(20), 0)], style)
+                    };
+                    EmptyElement::at((x, y)) + dash(0) + dash(1) + dash(2)
                 });
         }
     }

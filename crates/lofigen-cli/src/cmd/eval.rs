@@ -272,16 +272,11 @@ fn gap_by_beat(r: &lofigen::eval::EvalReport, out: &Path) -> Result<Option<PathB
     };
     let mut head = vec!["beat position", "samples %", "true NLL"];
     for (how, _) in &gaps {
-        head.push(if *how == "as trained" {
-            "rhythm gap"
+        if *how == "as trained" {
+            head.extend(["rhythm gap", "chord gap", "none gap"]);
         } else {
-            "rhythm (played)"
-        });
-        head.push(if *how == "as trained" {
-            "chord gap"
-        } else {
-            "chords (played)"
-        });
+            head.extend(["rhythm (played)", "chords (played)", "none (played)"]);
+        }
     }
     let mut t = Table::new(&head);
     for (i, bin) in first.by_beat.iter().enumerate() {
@@ -291,8 +286,10 @@ fn gap_by_beat(r: &lofigen::eval::EvalReport, out: &Path) -> Result<Option<PathB
             format!("{:.3}", bin.true_nats),
         ];
         for (_, g) in &gaps {
-            row.push(format!("{:+.4}", g.by_beat[i].rhythm_gap));
-            row.push(format!("{:+.4}", g.by_beat[i].chord_gap));
+            let bin = &g.by_beat[i];
+            for gap in [bin.rhythm_gap, bin.chord_gap, bin.none_gap] {
+                row.push(format!("{gap:+.4}"));
+            }
         }
         t.row(row);
     }
