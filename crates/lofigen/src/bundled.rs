@@ -53,7 +53,7 @@ pub fn lofi_style() -> Result<Option<lofigen_audio::score::Style>> {
     let Some(text) = STYLE else {
         return Ok(None);
     };
-    crate::controls::parse_style(text, Path::new("assets/models/lofi/style.json")).map(Some)
+    crate::run::parse_style(text, Path::new("assets/models/lofi/style.json")).map(Some)
 }
 
 /// The clip the bundled model continues by default: half a second of "Island Dreams" by

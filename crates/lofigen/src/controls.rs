@@ -23,21 +23,6 @@ pub fn dropout_groups() -> Vec<Range<usize>> {
     Group::ALL.iter().map(|g| g.range()).collect()
 }
 
-/// A style file's text (`style.json`, read from `path`, which errors name), checked: a
-/// hand-set `default_groove` must name a groove the style knows.
-pub fn parse_style(text: &str, path: &std::path::Path) -> Result<Style> {
-    let bad = |problem: String| Error::Run {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let style: Style =
-        serde_json::from_str(text).map_err(|e| bad(format!("not a valid style: {e}")))?;
-    style
-        .validate()
-        .map_err(|e| bad(format!("bad default_groove: {e}")))?;
-    Ok(style)
-}
-
 /// Check that `config`'s model takes this build's control frames, if it takes any. Returns
 /// the model's hop (samples per frame), or `None` for a model without controls.
 pub fn check_layout(config: &RunConfig) -> Result<Option<usize>> {

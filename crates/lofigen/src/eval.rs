@@ -227,6 +227,18 @@ pub struct PhaseGap {
     pub none_gap: f64,
 }
 
+impl From<&PhaseGap> for crate::plot::BeatStretch {
+    fn from(g: &PhaseGap) -> Self {
+        Self {
+            phase: g.phase,
+            true_nats: g.true_nats,
+            rhythm_gap: g.rhythm_gap,
+            chord_gap: g.chord_gap,
+            none_gap: g.none_gap,
+        }
+    }
+}
+
 /// Folds per-sample NLLs of the test windows over the beat: `wrong` holds the shifted, the
 /// rotated and the no-control NLLs, sample for sample with `truth`; `at(window, j)` is the beat
 /// phase (0..1) of target sample `j` of a window, `None` where no beat is known.

@@ -416,22 +416,37 @@ fn draw_music(path: &Path, title: &str, a: &MusicAnalysis) -> std::result::Resul
     Ok(())
 }
 
-/// The control gap folded over the beat ([`crate::eval::ControlGap::by_beat`]) into a PNG at
+/// The control gap folded over the beat (`eval::ControlGap::by_beat`) into a PNG at
 /// `path` (written atomically): above, the NLL with the true controls through the beat; below,
 /// how much worse the shifted rhythm and the moved chords predict there. One line per
 /// `(label, bins)`, e.g. the model as trained and as it plays.
 pub fn control_gap_by_beat(
     path: &Path,
     title: &str,
-    gaps: &[(&str, &[crate::eval::PhaseGap])],
+    gaps: &[(&str, &[BeatStretch])],
 ) -> Result<()> {
     write_png(path, |tmp| draw_gap_by_beat(tmp, title, gaps))
+}
+
+/// One stretch of the beat in [`control_gap_by_beat`], nats per sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BeatStretch {
+    /// Where it starts, as a fraction of the beat (0 = on the beat).
+    pub phase: f64,
+    /// The NLL with the true controls.
+    pub true_nats: f64,
+    /// Rhythm shifted half a beat minus true.
+    pub rhythm_gap: f64,
+    /// Chords moved minus true.
+    pub chord_gap: f64,
+    /// No controls minus true.
+    pub none_gap: f64,
 }
 
 fn draw_gap_by_beat(
     path: &Path,
     title: &str,
-    gaps: &[(&str, &[crate::eval::PhaseGap])],
+    gaps: &[(&str, &[BeatStretch])],
 ) -> std::result::Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let root = BitMapBackend::new(path, (900, 760)).into_drawing_area();
@@ -441,8 +456,8 @@ fn draw_gap_by_beat(
         .map_err(|e| err(&e))?;
     let (top, bottom) = root.split_vertically(300);
     // Each bin drawn at its middle: x is the position in the beat, 0 = on the beat.
-    let mid = |b: &crate::eval::PhaseGap, bins: usize| b.phase + 0.5 / bins as f64;
-    let range = |f: &dyn Fn(&crate::eval::PhaseGap) -> f64| {
+    let mid = |b: &BeatStretch, bins: usize| b.phase + 0.5 / bins as f64;
+    let range = |f: &dyn Fn(&BeatStretch) -> f64| {
         let v = gaps.iter().flat_map(|(_, g)| g.iter().map(f));
         let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
         if lo > hi {
@@ -506,11 +521,7 @@ fn draw_gap_by_beat(
         let color = colors[i % colors.len()];
         // Solid: rhythm; long dashes: chords; short dashes: no controls.
         // Name, dashes (on, off pixels; none: solid), and the gap drawn.
-        type Line = (
-            &'static str,
-            Option<(u32, u32)>,
-            fn(&crate::eval::PhaseGap) -> f64,
-        );
+        type Line = (&'static str, Option<(u32, u32)>, fn(&BeatStretch) -> f64);
         let lines: [Line; 3] = [
             ("rhythm shifted", None, |b| b.rhythm_gap),
             ("chords moved", Some((8, 5)), |b| b.chord_gap),

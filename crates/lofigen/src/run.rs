@@ -151,7 +151,7 @@ impl RunDir {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        crate::controls::parse_style(&text, &path).map(Some)
+        parse_style(&text, &path).map(Some)
     }
 
     /// Write `style.json`.
@@ -315,6 +315,21 @@ pub fn loss_series(name: &str, history: &[EpochMetrics]) -> Vec<Series> {
             .collect(),
         0,
     )
+}
+
+/// A style file's text (`style.json`, read from `path`, which errors name), checked: a
+/// hand-set `default_groove` must name a groove the style knows.
+pub fn parse_style(text: &str, path: &Path) -> Result<lofigen_audio::score::Style> {
+    let bad = |problem: String| Error::Run {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let style: lofigen_audio::score::Style =
+        serde_json::from_str(text).map_err(|e| bad(format!("not a valid style: {e}")))?;
+    style
+        .validate()
+        .map_err(|e| bad(format!("bad default_groove: {e}")))?;
+    Ok(style)
 }
 
 /// Load model weights from a checkpoint folder into a model built from `config`.

@@ -298,9 +298,14 @@ fn gap_by_beat(r: &lofigen::eval::EvalReport, out: &Path) -> Result<Option<PathB
         t.text()
     );
     let png = out.join("control-gap-by-beat.png");
-    let curves: Vec<(&str, &[lofigen::eval::PhaseGap])> = gaps
+    let stretches: Vec<Vec<lofigen::plot::BeatStretch>> = gaps
         .iter()
-        .map(|(how, g)| (*how, g.by_beat.as_slice()))
+        .map(|(_, g)| g.by_beat.iter().map(Into::into).collect())
+        .collect();
+    let curves: Vec<(&str, &[lofigen::plot::BeatStretch])> = gaps
+        .iter()
+        .zip(&stretches)
+        .map(|((how, _), s)| (*how, s.as_slice()))
         .collect();
     lofigen::plot::control_gap_by_beat(
         &png,
