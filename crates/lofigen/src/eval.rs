@@ -303,6 +303,37 @@ pub fn control_gaps(
     guidances: &[Guidance],
     device: &Device,
 ) -> Result<Option<Vec<ControlGap>>> {
+    let on = GapWindows {
+        split: Split::Test,
+        every: 1,
+        max: max_windows,
+    };
+    control_gaps_in(model, config, tracks, &on, guidances, device)
+}
+
+/// Which windows [`control_gaps_in`] measures.
+#[derive(Clone, Copy, Debug)]
+pub struct GapWindows {
+    /// The split of each track (as the run's config splits them).
+    pub split: Split,
+    /// One window of every `every` back to back (1: all; more spreads a sample of the long
+    /// training split over every track instead of taking its first windows).
+    pub every: usize,
+    /// At most this many windows.
+    pub max: Option<usize>,
+}
+
+/// [`control_gaps`] on the windows `on` says: for instance the training split, to see whether
+/// what the gaps show on held-out audio is learnt or a failure to generalise.
+pub fn control_gaps_in(
+    model: &Model,
+    config: &RunConfig,
+    tracks: &[Track],
+    on: &GapWindows,
+    guidances: &[Guidance],
+    device: &Device,
+) -> Result<Option<Vec<ControlGap>>> {
+    let max_windows = on.max;
     let Some(hop) = crate::controls::check_layout(config)? else {
         return Ok(None);
     };
@@ -319,12 +350,22 @@ pub fn control_gaps(
     let lengths: Vec<usize> = tracks.iter().map(|t| t.clip.len()).collect();
     let (_, genres) = crate::train::resolve_genres(config, tracks)?;
     let w = config.data.window_samples;
+    let part = match on.split {
+        Split::Train => 0,
+        Split::Valid => 1,
+        Split::Test => 2,
+    };
     let windows = |transform: &dyn Fn(&Score) -> Option<Score>| {
-        let [_, _, test] =
+        let [train, valid, test] =
             crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
-        Windows::new(splits.get(Split::Test), w, w)
+        let frames = match on.split {
+            Split::Train => train,
+            Split::Valid => valid,
+            Split::Test => test,
+        };
+        Windows::new(splits.get(on.split), w, w * on.every.max(1))
             .with_genres(genres.clone())
-            .with_controls(test, CONTROL_DIMS, hop, (vec![], 0.0, 0))
+            .with_controls(frames, CONTROL_DIMS, hop, (vec![], 0.0, 0))
     };
     let truth = windows(&|s: &Score| Some(s.clone()));
     let shifted = windows(&|s: &Score| Some(s.shifted(0.5)));
@@ -341,7 +382,7 @@ pub fn control_gaps(
     let phase = |window: usize, j: usize| {
         let (clip, start) = truth.start(window);
         let score = scores.get(clip)?.as_ref()?;
-        let t = (splits.offsets[clip][2] + start + j + 1) as f64
+        let t = (splits.offsets[clip][part] + start + j + 1) as f64
             / f64::from(crate::config::SAMPLE_RATE_HZ);
         Some(score.beat_at(t).rem_euclid(1.0))
     };
