@@ -6,6 +6,8 @@ use std::path::Path;
 
 use lofigen_audio::analysis::{MusicAnalysis, PitchClass};
 use lofigen_audio::measures::Spectrogram;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -470,19 +472,7 @@ fn draw_gap_by_beat(
     let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
 
     let (lo, hi) = range(&|b| b.true_nats);
-    let mut chart = ChartBuilder::on(&top)
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..1f64, lo..hi)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("position in the beat (0 = on the beat)")
-        .y_desc("NLL, true controls")
-        .y_label_formatter(&|v| format!("{v:.2}"))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut chart = beat_panel(&top, lo..hi, "NLL, true controls", 2)?;
     for (i, (label, bins)) in gaps.iter().enumerate() {
         let color = colors[i % colors.len()];
         let points = bins.iter().map(|b| (mid(b, bins.len()), b.true_nats));
@@ -492,28 +482,12 @@ fn draw_gap_by_beat(
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
+    draw_legend(&mut chart)?;
 
     let (glo, ghi) = range(&|b| b.rhythm_gap.min(b.chord_gap).min(b.none_gap).min(0.0));
     let (_, ghi2) = range(&|b| b.rhythm_gap.max(b.chord_gap).max(b.none_gap));
-    let mut chart = ChartBuilder::on(&bottom)
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..1f64, glo..ghi.max(ghi2))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("position in the beat (0 = on the beat)")
-        .y_desc("wrong minus true, nats per sample")
-        .y_label_formatter(&|v| format!("{v:.3}"))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let y = glo..ghi.max(ghi2);
+    let mut chart = beat_panel(&bottom, y, "wrong minus true, nats per sample", 3)?;
     chart
         .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 0.0)], BLACK.mix(0.4)))
         .map_err(|e| err(&e))?;
@@ -550,14 +524,46 @@ fn draw_gap_by_beat(
                 });
         }
     }
+    draw_legend(&mut chart)?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// A panel of [`control_gap_by_beat`]: the beat along x, NLLs up.
+type BeatChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A [`BeatChart`] on `area` with its mesh drawn: `y` up, labelled `y_desc` with `decimals`.
+fn beat_panel<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+    decimals: usize,
+) -> std::result::Result<BeatChart<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..1f64, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("position in the beat (0 = on the beat)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| format!("{v:.decimals$}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+/// The legend of a [`BeatChart`], boxed on a light background.
+fn draw_legend<'a, 'b: 'a>(chart: &mut BeatChart<'a, 'b>) -> std::result::Result<(), String> {
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
