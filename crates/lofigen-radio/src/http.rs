@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Extension, FromRef, Request, State};
+use axum::extract::{Extension, FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -65,10 +65,7 @@ fn router(app: App) -> Router {
         .route("/radio.css", get(style))
         .route("/stream.mp3", get(stream_mp3))
         .route("/stream.wav", get(stream_wav))
-        .route(
-            "/control",
-            post(control).layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT)),
-        )
+        .route("/control", post(control))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -401,7 +398,32 @@ fn parse_controls(fields: Vec<(String, String)>) -> Result<ControlRequest, Strin
     Ok(r)
 }
 
-async fn control(State(station): State<Arc<Station>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn control(State(station): State<Arc<Station>>, req: Request) -> Response {
+    // A body that says it is over the limit is refused before a byte of it is read: the
+    // client then reads the 413, where a server that read up to the limit and closed would
+    // leave it a broken pipe under the rest of its upload. Bodies of unknown length are cut
+    // at the limit as they stream in.
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a control body is limited to {} KiB",
+                CONTROL_BODY_LIMIT / 1024
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > CONTROL_BODY_LIMIT as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, CONTROL_BODY_LIMIT).await else {
+        return too_large();
+    };
+    let headers = parts.headers;
     let request = match control_fields(&headers, &body).and_then(parse_controls) {
         Ok(r) => r,
         Err(m) => return refuse(StatusCode::BAD_REQUEST, m),
