@@ -685,6 +685,32 @@ fn a_style_plays_its_default_groove_and_keeps_the_rest_of_its_suggestion() {
     assert_eq!(serde_json::from_str::<Style>(&json).unwrap(), style);
 }
 
+/// The inverse of `Groove::lookup`: a built-in or learnt groove is named, a pattern of its own
+/// is not.
+#[test]
+fn a_groove_is_named_as_it_is_looked_up() {
+    let mut style = Style::fit(&[]);
+    style.grooves = vec![StyleGroove {
+        name: "train-1".into(),
+        pattern: "low: 8..8.1x.8..8..x. ; mid: 8223x333x3338233".into(),
+        bars: 3,
+    }];
+    for name in ["lazy", "boom-bap", "train-1"] {
+        let groove = Groove::lookup(name, Some(&style)).unwrap();
+        assert_eq!(groove.name_in(Some(&style)).as_deref(), Some(name));
+    }
+    let learnt = style.groove("train-1").unwrap();
+    assert_eq!(
+        learnt.name_in(None),
+        None,
+        "a learnt groove needs its style"
+    );
+    let own: Groove = "low: x.......x.x..... ; mid: ....x.......x..."
+        .parse()
+        .unwrap();
+    assert_eq!(own.name_in(Some(&style)), None);
+}
+
 #[test]
 fn guidance_reads_one_strength_or_one_per_group_and_names_bad_values() {
     let all: Guidance = "2".parse().unwrap();

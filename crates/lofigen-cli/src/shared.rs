@@ -6,8 +6,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 use lofigen::device::DeviceSpec;
 use lofigen::runtime::{
-    ControlSource, FxPreset, Generator, Groove, Guidance, MusicRequest, Precision, PromptSource,
-    Sampling, StreamOptions,
+    ControlSource, FxPreset, Generator, Guidance, MusicRequest, Precision, PromptSource, Sampling,
+    StreamOptions,
 };
 
 /// The engine's weights for the commands that play the finished sound (`lofi`, `radio`,
@@ -191,17 +191,9 @@ pub(crate) fn describe_music(
         ControlSource::Play(c) => {
             let chords: Vec<String> = c.chords.iter().map(ToString::to_string).collect();
             // A named groove (built-in or learnt) by its name, shorter to ask for again.
-            let learnt = generator.style().map_or(&[][..], |s| s.grooves.as_slice());
-            let groove = Groove::names()
-                .into_iter()
-                .find(|n| Groove::named(n).is_ok_and(|g| g == c.groove))
-                .map(str::to_string)
-                .or_else(|| {
-                    learnt
-                        .iter()
-                        .find(|g| g.pattern.parse::<Groove>().is_ok_and(|g| g == c.groove))
-                        .map(|g| g.name.clone())
-                })
+            let groove = c
+                .groove
+                .name_in(generator.style())
                 .unwrap_or_else(|| format!("\"{}\"", c.groove));
             format!(
                 "music: {} BPM, chords {}, swing {}, groove {groove}, guidance {guidance}\n  (again: \

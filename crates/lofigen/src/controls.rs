@@ -83,11 +83,7 @@ pub fn split_frames(
         })
         .collect();
     [Split::Train, Split::Valid, Split::Test].map(|split| {
-        let i = match split {
-            Split::Train => 0,
-            Split::Valid => 1,
-            Split::Test => 2,
-        };
+        let i = split.index();
         splits
             .get(split)
             .iter()

@@ -53,6 +53,16 @@ impl Split {
             Split::Test => "test",
         }
     }
+
+    /// Its place in the split order (train, validation, test): the index of its start in
+    /// [`Splits::offsets`] and of its part in per-split arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Split::Train => 0,
+            Split::Valid => 1,
+            Split::Test => 2,
+        }
+    }
 }
 
 impl Splits {

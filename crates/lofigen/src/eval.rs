@@ -333,7 +333,6 @@ pub fn control_gaps_in(
     guidances: &[Guidance],
     device: &Device,
 ) -> Result<Option<Vec<ControlGap>>> {
-    let max_windows = on.max;
     let Some(hop) = crate::controls::check_layout(config)? else {
         return Ok(None);
     };
@@ -350,19 +349,11 @@ pub fn control_gaps_in(
     let lengths: Vec<usize> = tracks.iter().map(|t| t.clip.len()).collect();
     let (_, genres) = crate::train::resolve_genres(config, tracks)?;
     let w = config.data.window_samples;
-    let part = match on.split {
-        Split::Train => 0,
-        Split::Valid => 1,
-        Split::Test => 2,
-    };
+    let part = on.split.index();
     let windows = |transform: &dyn Fn(&Score) -> Option<Score>| {
-        let [train, valid, test] =
+        let mut parts =
             crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
-        let frames = match on.split {
-            Split::Train => train,
-            Split::Valid => valid,
-            Split::Test => test,
-        };
+        let frames = std::mem::take(&mut parts[part]);
         Windows::new(splits.get(on.split), w, w * on.every.max(1))
             .with_genres(genres.clone())
             .with_controls(frames, CONTROL_DIMS, hop, (vec![], 0.0, 0))
@@ -372,11 +363,13 @@ pub fn control_gaps_in(
     let rotated = windows(&|s: &Score| Some(s.transposed(5)));
     let none = windows(&|_: &Score| None);
     let nll = |windows: &Windows, guidance: Guidance| {
-        crate::loss::mean_loss_guided(model, windows, 4, max_windows, guidance, device)
+        crate::loss::mean_loss_guided(model, windows, 4, on.max, guidance, device)
     };
     // With no group given, every group's effect is zero and guidance mixes nothing.
     let none_nats = nll(&none, Guidance::default());
-    let measured = max_windows.map_or(truth.len(), |m| m.min(truth.len()));
+    let measured = on.max.map_or(truth.len(), |m| m.min(truth.len()));
+    // The means above stay on the fused loss that training and validation use; the pass per
+    // sample below (eval only) is what the fold needs, and agrees with them to rounding.
     let ids: Vec<usize> = (0..measured).collect();
     // The beat phase of a test sample, from the true score of its track.
     let phase = |window: usize, j: usize| {

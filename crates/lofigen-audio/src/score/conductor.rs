@@ -108,6 +108,22 @@ impl Groove {
         }
     }
 
+    /// The name [`Groove::lookup`] finds this groove by, if it has one: a built-in name, else
+    /// one of `style`'s learnt grooves.
+    pub fn name_in(&self, style: Option<&Style>) -> Option<String> {
+        let learnt = style.map_or(&[][..], |s| s.grooves.as_slice());
+        Groove::names()
+            .into_iter()
+            .find(|n| Groove::named(n).is_ok_and(|g| g == *self))
+            .map(str::to_string)
+            .or_else(|| {
+                learnt
+                    .iter()
+                    .find(|g| g.pattern.parse::<Groove>().is_ok_and(|g| g == *self))
+                    .map(|g| g.name.clone())
+            })
+    }
+
     /// Strengths per step (low, mid, high), 16 per bar.
     pub fn steps(&self) -> &[[f32; BANDS]] {
         &self.steps

@@ -56,7 +56,7 @@ pub struct Style {
     pub transitions: BTreeMap<String, BTreeMap<String, u32>>,
     /// The groove [`Style::suggest`] plays when none is asked, by name (learnt or built-in):
     /// set by hand after measuring which groove the trained model plays best (for the bundled
-    /// model, `boom-bap`: see its report). `None`, as fitted, draws a learnt groove.
+    /// model, `lazy`: see its report). `None`, as fitted, draws a learnt groove.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_groove: Option<String>,
 }
