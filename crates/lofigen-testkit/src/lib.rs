@@ -80,7 +80,8 @@ pub fn rms(x: &[f32]) -> f32 {
 /// A global allocator that counts allocations and reallocations, for the tests that pin "no
 /// allocation per block once warm". A test binary installs it with
 /// `#[global_allocator] static GLOBAL: CountingAlloc = CountingAlloc;` and reads
-/// [`allocations`]; such a binary holds one test, so nothing else allocates concurrently.
+/// [`allocations`]. The count is process-wide, so such a binary runs without libtest
+/// (`harness = false`), whose main thread allocates while a test runs.
 pub struct CountingAlloc;
 
 static ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
