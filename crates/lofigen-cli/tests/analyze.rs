@@ -70,6 +70,26 @@ fn a_click_track_at_80_bpm_reads_as_80_bpm() {
 }
 
 #[test]
+fn swung_16ths_read_as_their_swing_and_straight_ones_as_straight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    swung_16ths_wav(&d.join("swung.wav"), 85.0, 20.0, 0.3);
+    swung_16ths_wav(&d.join("straight.wav"), 85.0, 20.0, 0.0);
+    let run = lofigen(d, &["analyze", "swung.wav", "straight.wav"]).ok();
+    let r = report(&d.join("analysis/analysis.json"));
+    let swing = |i: usize| r["files"][i]["swing"].as_f64().unwrap();
+    assert!((swing(0) - 0.3).abs() <= 0.051, "{}", r["files"][0]);
+    assert_eq!(swing(1), 0.0, "{}", r["files"][1]);
+    for s in [swing(0), swing(1)] {
+        assert!(
+            run.stdout.contains(&format!("swing      {s:.2} of a 16th")),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
 fn noise_has_no_beat_and_still_gets_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -84,6 +104,7 @@ fn noise_has_no_beat_and_still_gets_its_report() {
     let r = report(&d.join("r.json"));
     let file = &r["files"][0];
     assert!(file["tempo_bpm"].is_null(), "{file:#}");
+    assert!(file["swing"].is_null(), "{file:#}");
     assert!(file["beats"].as_array().unwrap().is_empty());
     assert!(file["bars"].as_array().unwrap().is_empty());
     assert!(!d.join("o/analysis.json").exists());

@@ -210,6 +210,8 @@ fn eval_scores_tempo_and_beats_against_a_requested_bpm() {
     let (r, run) = eval_music(d, "click.wav", &[]);
     run.stdout_has(&["tempo", "beat str", "beat F", "tempo ok", "chords %"]);
     assert!((num(&r, "tempo_bpm") - 80.0).abs() <= 1.0, "{r:#}");
+    // Clicks on the beat only: nothing on the off 16ths, so straight.
+    assert_eq!(num(&r, "swing"), 0.0, "{r:#}");
     assert!(num(&r, "beat_strength") > 0.5, "{r:#}");
     assert!(r["beat_f"].is_null() && r["tempo_ok"].is_null() && r["chord_agreement"].is_null());
 
@@ -221,6 +223,12 @@ fn eval_scores_tempo_and_beats_against_a_requested_bpm() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("o/eval.json")).unwrap()).unwrap();
     assert!((num(&report["reference"], "beat_f") - num(&r, "beat_f")).abs() < 1e-9);
+
+    // Swing: a clip of swung 16ths reads as its swing, in the JSON and the table.
+    swung_16ths_wav(&d.join("swung.wav"), 85.0, 20.0, 0.3);
+    let (r, run) = eval_music(d, "swung.wav", &[]);
+    assert!((num(&r, "swing") - 0.3).abs() <= 0.051, "{r:#}");
+    run.stdout_has(&["swing"]);
 
     let (r, run) = eval_music(d, "click.wav", &["--bpm", "120"]);
     assert_eq!(r["tempo_ok"], false, "{r:#}");

@@ -24,7 +24,8 @@ fn clip_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, rate: u32, name: &str) -> Py
 
 /// The musical analysis of `audio` (a path, or a 1-D array of samples at `rate` Hz; a file is
 /// decoded to mono at `rate`) as a dict: `tempo` (BPM, or None when no beat was found),
-/// `tempo_confidence`, `beat_strength`, `beats` and `downbeats` (seconds), `key` (e.g.
+/// `tempo_confidence`, `beat_strength`, `swing` (how late the off 16ths fall, in 16ths; None
+/// without a beat), `beats` and `downbeats` (seconds), `key` (e.g.
 /// "A minor", or None), `chords` (one dict per bar: `start`, `end` in seconds, `chord` or None,
 /// `loudness_db`), `sample_rate`, `duration`.
 #[pyfunction]
@@ -48,6 +49,7 @@ fn analysis_dict<'py>(py: Python<'py>, a: &MusicAnalysis) -> PyResult<Bound<'py,
     d.set_item("tempo", a.tempo.map(|t| t.bpm))?;
     d.set_item("tempo_confidence", a.tempo.map(|t| t.confidence))?;
     d.set_item("beat_strength", a.beat_strength)?;
+    d.set_item("swing", lofigen::music::swing(a))?;
     d.set_item("beats", &a.beats)?;
     d.set_item("downbeats", &a.downbeats)?;
     d.set_item("key", a.key.map(|k| k.to_string()))?;

@@ -32,6 +32,28 @@ def click_track(bpm=80.0, seconds=20.0, rate=8000):
     return x
 
 
+def swung_16ths(swing, bpm=85.0, seconds=20.0, rate=8000):
+    """Decaying noise bursts on every 16th, loud on the beat, the off 16ths late by ``swing``
+    of a 16th."""
+    x = np.zeros(int(seconds * rate), dtype=np.float32)
+    rng = np.random.default_rng(5)
+    sixteenth = 60.0 / bpm / 4.0
+    burst = rng.standard_normal(240).astype(np.float32) * np.exp(-np.arange(240) / 48.0)
+    k = 0
+    while True:
+        i = int((0.25 + (k + (swing if k % 2 else 0.0)) * sixteenth) * rate)
+        if i + 240 > len(x):
+            return x
+        x[i : i + 240] += (0.8 if k % 4 == 0 else 0.3) * burst
+        k += 1
+
+
+def test_analyze_reads_the_swing_of_swung_16ths():
+    assert lofigen.analyze(swung_16ths(0.3))["swing"] == pytest.approx(0.3, abs=0.051)
+    assert lofigen.analyze(swung_16ths(0.0))["swing"] == 0.0
+    assert lofigen.analyze(np.zeros(80_000, dtype=np.float32))["swing"] is None
+
+
 def test_load_demo_flac_is_240000_samples_at_8k(demo_flac):
     audio = lofigen.load_audio(demo_flac)
     assert audio.shape == (240_000,)

@@ -110,6 +110,9 @@ pub struct EvalRow {
     pub tempo_bpm: Option<f64>,
     /// How clearly the clip has a beat, 0..1 (reference row: mean over its files).
     pub beat_strength: Option<f64>,
+    /// How late the off 16ths fall, in fractions of a 16th (0 straight, up to 0.5; see
+    /// [`music::swing`]); `None` without a beat (reference row: mean over its files).
+    pub swing: Option<f64>,
     /// With a requested tempo: beat F-measure of the clip's beats against an ideal grid at that
     /// tempo, at the grid phase that fits best (see [`music::grid_beat_f_measure`]); reference
     /// row: mean over its files.
@@ -528,6 +531,7 @@ fn row(
         nll_bits_per_sample: None,
         tempo_bpm: music.tempo_bpm,
         beat_strength: Some(music.beat_strength),
+        swing: music.swing,
         beat_f: music.beat_f,
         tempo_ok: music.tempo_ok,
         chord_agreement: music.chord_agreement,
@@ -593,6 +597,7 @@ fn reference_row(refs: &[Analysis], music: &[MusicScore]) -> EvalRow {
         nll_bits_per_sample: None,
         tempo_bpm: mean_some(music.iter().map(|m| m.tempo_bpm)),
         beat_strength: mean_some(music.iter().map(|m| Some(m.beat_strength))),
+        swing: mean_some(music.iter().map(|m| m.swing)),
         beat_f: mean_some(music.iter().map(|m| m.beat_f)),
         tempo_ok: None,
         chord_agreement: mean_some(music.iter().map(|m| m.chord_agreement)),

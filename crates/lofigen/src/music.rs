@@ -9,6 +9,7 @@ use lofigen_audio::analysis::{
     self, BEAT_TOLERANCE_S, Chord, MusicAnalysis, TEMPO_TOLERANCE, beat_f_measure, chord_agreement,
     tempo_matches,
 };
+use lofigen_audio::score::Score;
 use serde::Serialize;
 
 /// Beats per bar of the requested chord grid (4/4, as [`analysis::tempo::BEATS_PER_BAR`]).
@@ -47,6 +48,9 @@ pub struct FileAnalysis {
     pub tempo_confidence: Option<f64>,
     /// How clearly the clip has a beat, 0..1.
     pub beat_strength: f64,
+    /// How late the off 16ths are, in fractions of a 16th (0 straight, up to 0.5); `None`
+    /// without a beat. See [`swing`].
+    pub swing: Option<f64>,
     /// Beat times.
     pub beats: Vec<f64>,
     /// Which beat (0-based, 0..4) is the first downbeat; `None` without downbeats.
@@ -71,6 +75,7 @@ impl FileAnalysis {
             tempo_bpm: analysis.tempo.map(|t| t.bpm),
             tempo_confidence: analysis.tempo.map(|t| t.confidence),
             beat_strength: analysis.beat_strength,
+            swing: swing(analysis),
             beats: analysis.beats.clone(),
             downbeat_phase: downbeat_phase(analysis),
             downbeats: analysis.downbeats.clone(),
@@ -109,6 +114,16 @@ impl AnalysisReport {
     }
 }
 
+/// The swing of an analysed clip: how late its off 16ths (the 2nd and 4th of each beat) fall,
+/// in fractions of a 16th, as the control score reads it for training
+/// ([`Score::from_analysis`]); `None` without a beat. A clip with almost nothing on its off
+/// 16ths reads as straight (0).
+pub fn swing(analysis: &MusicAnalysis) -> Option<f64> {
+    Score::from_analysis(analysis)
+        .ok()
+        .map(|s| f64::from(s.swing()))
+}
+
 /// Index (0..4) of the first downbeat among the beats of `analysis`; `None` without downbeats.
 pub fn downbeat_phase(analysis: &MusicAnalysis) -> Option<usize> {
     let first = *analysis.downbeats.first()?;
@@ -133,6 +148,8 @@ pub struct MusicScore {
     pub tempo_bpm: Option<f64>,
     /// How clearly the clip has a beat, 0..1.
     pub beat_strength: f64,
+    /// The clip's swing in fractions of a 16th (see [`swing`]); `None` without a beat.
+    pub swing: Option<f64>,
     /// Beat F-measure against the requested grid at its best phase (see
     /// [`grid_beat_f_measure`]); `None` without a requested tempo.
     pub beat_f: Option<f64>,
@@ -195,6 +212,7 @@ pub fn score(analysis: &MusicAnalysis, target: &MusicTarget) -> MusicScore {
     let mut s = MusicScore {
         tempo_bpm,
         beat_strength: analysis.beat_strength,
+        swing: swing(analysis),
         ..MusicScore::default()
     };
     let Some(bpm) = target.bpm else {

@@ -19,6 +19,8 @@ Analyse music: tempo, beats, downbeats, key and the chord of every bar.
 Every file is decoded to 8 kHz mono (any format and rate lofigen reads). Per file it prints
   tempo        beats per minute, or \"no beat found\" (silence, noise, music in free time)
   beat str     how clearly the file has a beat, 0..1
+  swing        how late the off 16ths fall, in 16ths (0 straight, 0.5 the most); a model
+               trained on the file is given this feel
   downbeats    which of the first four beats starts a bar, and when the first bar starts
   key          e.g. \"D minor\", with the correlation of the chroma with the key's profile
   chords       the chord of each bar, eight bars a line (\"-\": no clear chord)
@@ -69,7 +71,8 @@ pub(crate) fn run(a: AnalyzeArgs) -> Result<()> {
     let mut pngs = Vec::new();
     for (i, (name, clip)) in clips.iter().enumerate() {
         let analysis = analyze_music(clip).with_context(|| format!("cannot analyse {name}"))?;
-        print!("{}", describe(name, &analysis));
+        let report = FileAnalysis::new(name, &analysis);
+        print!("{}", describe(name, &analysis, report.swing));
         let stem = Path::new(name)
             .file_stem()
             .map_or_else(|| "audio".into(), |s| s.to_string_lossy().into_owned());
@@ -80,7 +83,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> Result<()> {
             &analysis,
         )?;
         pngs.push(png);
-        reports.push(FileAnalysis::new(name, &analysis));
+        reports.push(report);
     }
 
     let json_path = a
@@ -97,7 +100,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> Result<()> {
 }
 
 /// The analysis of one file as a few aligned lines.
-fn describe(name: &str, a: &MusicAnalysis) -> String {
+fn describe(name: &str, a: &MusicAnalysis, swing: Option<f64>) -> String {
     let mut out = format!("{} ({:.1} s)\n", short_name(name), a.duration_s);
     let tempo = match a.tempo {
         Some(t) => format!("{:.1} BPM (confidence {:.2})", t.bpm, t.confidence),
@@ -105,6 +108,11 @@ fn describe(name: &str, a: &MusicAnalysis) -> String {
     };
     out.push_str(&format!("  tempo      {tempo}\n"));
     out.push_str(&format!("  beat str   {:.2}\n", a.beat_strength));
+    let swing = swing.map_or_else(
+        || "-".to_string(),
+        |s| format!("{s:.2} of a 16th (0: straight)"),
+    );
+    out.push_str(&format!("  swing      {swing}\n"));
     match (downbeat_phase(a), a.downbeats.first()) {
         (Some(p), Some(t)) => out.push_str(&format!(
             "  downbeats  beat {} of 4, first at {t:.2} s, {} bars\n",

@@ -331,6 +331,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
         "NLL bits",
         "tempo",
         "beat str",
+        "swing",
         "beat F",
         "tempo ok",
         "chords %",
@@ -355,6 +356,7 @@ fn eval_table(r: &lofigen::eval::EvalReport) -> String {
             opt(row.nll_bits_per_sample, 3),
             opt(row.tempo_bpm, 1),
             opt(row.beat_strength, 2),
+            opt(row.swing, 2),
             opt(row.beat_f, 2),
             row.tempo_ok
                 .map_or("-", |ok| if ok { "yes" } else { "no" })

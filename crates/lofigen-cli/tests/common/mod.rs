@@ -417,6 +417,31 @@ pub fn click_track_wav(path: &Path, bpm: f64, seconds: f64) {
     lofigen_audio::write_wav16(path, &lofigen_audio::Clip::new(x, rate)).unwrap();
 }
 
+/// A 16-bit 8 kHz WAV of swung 16ths: a loud burst on every beat at `bpm` and soft ones on
+/// the other three 16ths of it, the off 16ths (2nd and 4th) late by `swing` of a 16th.
+pub fn swung_16ths_wav(path: &Path, bpm: f64, seconds: f64, swing: f64) {
+    let rate = lofigen_audio::TARGET_RATE;
+    let mut x = vec![0.0f32; (seconds * f64::from(rate)) as usize];
+    let sixteenth = 60.0 / bpm / 4.0;
+    let mut k = 0;
+    loop {
+        let late = if k % 2 == 1 { swing } else { 0.0 };
+        let t = 0.25 + (k as f64 + late) * sixteenth;
+        if t >= seconds {
+            break;
+        }
+        let amplitude = if k % 4 == 0 { 0.8 } else { 0.3 };
+        add_burst(
+            &mut x,
+            (t * f64::from(rate)) as usize,
+            amplitude,
+            k as u64 + 1,
+        );
+        k += 1;
+    }
+    lofigen_audio::write_wav16(path, &lofigen_audio::Clip::new(x, rate)).unwrap();
+}
+
 /// A 16-bit 8 kHz WAV of a chord progression: `progression` (chord symbols), one chord per bar
 /// of 4 beats at `bpm`, repeated `times`, from 0 s. Each chord is additive tones: its root as a
 /// bass note in octave 2 and every chord tone in octave 4, with a second harmonic; a kick (a

@@ -178,7 +178,8 @@ def analyze(audio: Union[PathLike, Samples], rate: int = 8000) -> dict[str, Any]
     of samples at ``rate`` Hz.
 
     Returns a dict: ``tempo`` (BPM, or None when no beat was found), ``tempo_confidence``
-    (0..1 or None), ``beat_strength`` (0..1), ``beats`` and ``downbeats`` (lists of seconds),
+    (0..1 or None), ``beat_strength`` (0..1), ``swing`` (how late the off 16ths fall, in
+    16ths: 0 straight, up to 0.5; None without a beat), ``beats`` and ``downbeats`` (lists of seconds),
     ``key`` (e.g. "A minor", or None), ``chords`` (one dict per bar: ``start`` and ``end`` in
     seconds, ``chord`` such as "Dm7" or None, ``loudness_db``), ``sample_rate``, ``duration``.
 
