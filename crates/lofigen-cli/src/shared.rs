@@ -145,8 +145,8 @@ pub(crate) struct MusicArgs {
     /// Delay of the off 16ths: 0 (straight) to 0.5 of a 16th.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) swing: Option<f32>,
-    /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, or one the model learnt:
-    /// train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
+    /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, or one the model
+    /// learnt: train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
     /// x.x.x.x.x.x.x.x." (x = hit, o = soft, . = rest; 16 steps a bar).
     #[arg(long)]
     pub(crate) groove: Option<String>,

@@ -103,6 +103,11 @@ fn lofi_help() {
             "stdout",
         ],
     );
+    // Every built-in groove is named where --groove is explained.
+    for verb in ["lofi", "generate"] {
+        let names = lofigen_audio::score::Groove::names();
+        help(&[verb, "--help"], &names);
+    }
 }
 
 #[test]
@@ -173,6 +178,7 @@ fn analyze_help() {
             "--out",
             "--json",
             "no beat found",
+            "swing",
             "analysis.json",
         ],
     );
