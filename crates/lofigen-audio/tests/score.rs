@@ -475,6 +475,17 @@ fn grooves_round_trip_through_their_text() {
         let g = Groove::named(name).unwrap();
         assert_eq!(g.to_string().parse::<Groove>().unwrap(), g, "{name}");
     }
+    // `sixteenths` is the built-in groove for --swing: hats on every off 16th, which swing moves.
+    let sixteenths = Groove::named("sixteenths").unwrap();
+    assert!(
+        sixteenths
+            .steps()
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .all(|s| s[2] > 0.0),
+        "{sixteenths}"
+    );
     let g: Groove =
         "high: x.o.1.5.9.0.....|x...x...x...x... ; low: o...............|x..............."
             .parse()

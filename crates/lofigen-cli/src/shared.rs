@@ -142,11 +142,12 @@ pub(crate) struct MusicArgs {
     /// One chord per bar, looped, e.g. "Dm9 G13 Cmaj9 Am7".
     #[arg(long)]
     pub(crate) chords: Option<String>,
-    /// Delay of the off 16ths: 0 (straight) to 0.5 of a 16th.
+    /// Delay of the off 16ths: 0 (straight) to 0.5 of a 16th (heard with a groove that has
+    /// off-16th hats, such as sixteenths).
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) swing: Option<f32>,
-    /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, or one the model
-    /// learnt: train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
+    /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, sixteenths: hats on
+    /// every 16th, for --swing; or one the model learnt: train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
     /// x.x.x.x.x.x.x.x." (x = hit, o = soft, . = rest; 16 steps a bar).
     #[arg(long)]
     pub(crate) groove: Option<String>,

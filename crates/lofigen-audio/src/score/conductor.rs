@@ -15,8 +15,9 @@ const BAR_STEPS: usize = BEATS_PER_BAR * STEPS_PER_BEAT;
 /// Band names as written in groove text, in frame order.
 const BAND_NAMES: [&str; BANDS] = ["low", "mid", "high"];
 
-/// The built-in grooves: name and pattern.
-const BUILT_IN: [(&str, &str); 5] = [
+/// The built-in grooves: name and pattern. `sixteenths` has hats on every 16th, so that
+/// `--swing` (which delays the off 16ths) has something to move.
+const BUILT_IN: [(&str, &str); 6] = [
     (
         "boom-bap",
         "low: x......x..x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.",
@@ -37,6 +38,10 @@ const BUILT_IN: [(&str, &str); 5] = [
         "lazy",
         "low: x.....x...o.....|x.........x..o.. ; mid: ....x.......x...|....x.......x.o. ; \
          high: x.o.x.o.x.o.x.o.|x.o.x.o.x.o.xxo.",
+    ),
+    (
+        "sixteenths",
+        "low: x.....x...o..... ; mid: ....x.......x... ; high: xoxoxoxoxoxoxoxo",
     ),
 ];
 

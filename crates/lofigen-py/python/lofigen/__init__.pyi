@@ -101,9 +101,10 @@ class Generator:
             bpm: tempo, 30-300 BPM, for a model with musical controls (the bundled one has
                 them); anything left out, the model's learnt style picks, from ``seed``.
             chords: one chord per bar, looped: "Dm7 G7 Cmaj7 Am7" or ["Dm7", "G7", ...].
-            swing: delay of the off 16ths, 0 (straight) to 0.5 of a 16th.
-            groove: drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, or one
-                the model learnt: train-1, ...) or text such as
+            swing: delay of the off 16ths, 0 (straight) to 0.5 of a 16th (heard with a
+                groove that has off-16th hats, such as "sixteenths").
+            groove: drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy,
+                sixteenths, or one the model learnt: train-1, ...) or text such as
                 "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x.".
             guidance: how strongly the model follows its controls, 0-8: one number for every
                 group or per group, "rhythm=3,harmony=5" (the default); 1 plays the model as
