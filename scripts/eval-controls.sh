@@ -11,13 +11,7 @@
 # as a guidance are chosen on other seeds, then checked once on these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:?usage: eval-controls.sh OUT_DIR [--run RUN]}"
-shift
-model=("$@")
-bin="${LOFIGEN_BIN:-target/release/lofigen}"
-reference="${LOFIGEN_REFERENCE:-../shared/data/lofi}"
-read -r -a seeds <<< "${LOFIGEN_SEEDS:-1 2 3}"
-mkdir -p "$out"
+source scripts/eval-args.sh "$@"
 for key in "Dm7 G7 Cmaj7 Am7" "Gm7 C7 Fmaj7 Dm7"; do
   tag="${key%% *}"
   for bpm in 70 85 100; do
