@@ -313,6 +313,9 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         "control gap as played (guidance rhythm=3,harmony=5,loudness=1)",
         "rhythm shifted half a beat",
         "chords moved 5 semitones",
+        "rhythm dropped",
+        "chords dropped",
+        "level dropped",
         "control gap through the beat",
         "beat position",
         "rhythm (played)",
@@ -322,7 +325,15 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
     assert!(trained["windows"].as_u64().unwrap() >= 2, "{trained:#}");
     assert_eq!(played["windows"], trained["windows"], "the same windows");
     assert_eq!(played["guidance"], "rhythm=3,harmony=5,loudness=1");
-    for key in ["true_nats", "shifted_nats", "rotated_nats", "none_nats"] {
+    for key in [
+        "true_nats",
+        "shifted_nats",
+        "rotated_nats",
+        "none_nats",
+        "rhythm_dropped_nats",
+        "harmony_dropped_nats",
+        "loudness_dropped_nats",
+    ] {
         assert!(
             num(trained, key) > 0.5 && num(trained, key) < 6.0,
             "{key}: {trained:#}"

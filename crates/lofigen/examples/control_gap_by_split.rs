@@ -59,6 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         g.chord_gap(),
         g.none_nats - g.true_nats
     );
+    println!(
+        "one group dropped: rhythm {:+.4}, chords {:+.4}, level {:+.4}",
+        g.rhythm_dropped_nats - g.true_nats,
+        g.harmony_dropped_nats - g.true_nats,
+        g.loudness_dropped_nats - g.true_nats
+    );
     println!("beat position  samples %  true NLL  rhythm gap  chord gap  none gap");
     for b in &g.by_beat {
         println!(

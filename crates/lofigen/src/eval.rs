@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::RunConfig;
-use crate::controls::{CONTROL_DIMS, Guidance, Score};
+use crate::controls::{CONTROL_DIMS, Group, Guidance, Score, drop_group};
 use crate::corpus::Track;
 use crate::data::{Split, Windows};
 use crate::error::{Error, Result};
@@ -197,6 +197,14 @@ pub struct ControlGap {
     pub rotated_nats: f64,
     /// With no controls at all (every group dropped).
     pub none_nats: f64,
+    /// With the true controls but the rhythm group dropped (its frames zeroed, flag included,
+    /// as control dropout drops it in training): what the rhythm tells the model at all, where
+    /// `shifted_nats` is what a wrong rhythm costs.
+    pub rhythm_dropped_nats: f64,
+    /// The same with the harmony group dropped.
+    pub harmony_dropped_nats: f64,
+    /// The same with the loudness group dropped.
+    pub loudness_dropped_nats: f64,
     /// Test windows measured.
     pub windows: usize,
     /// How strongly the controls were followed (every group at 1: as trained; see
@@ -353,15 +361,30 @@ pub fn control_gaps_in(
     let (_, genres) = crate::train::resolve_genres(config, tracks)?;
     let w = config.data.window_samples;
     let part = on.split.index();
-    let windows = |transform: &dyn Fn(&Score) -> Option<Score>| {
+    let windows_dropping = |transform: &dyn Fn(&Score) -> Option<Score>, drop: Option<Group>| {
         let mut parts =
             crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
-        let frames = std::mem::take(&mut parts[part]);
+        let mut frames = std::mem::take(&mut parts[part]);
+        if let Some(group) = drop {
+            for frame in frames
+                .iter_mut()
+                .flat_map(|t| t.chunks_exact_mut(CONTROL_DIMS))
+            {
+                drop_group(frame, group);
+            }
+        }
         Windows::new(splits.get(on.split), w, w * on.every.max(1))
             .with_genres(genres.clone())
             .with_controls(frames, CONTROL_DIMS, hop, (vec![], 0.0, 0))
     };
+    let windows = |transform: &dyn Fn(&Score) -> Option<Score>| windows_dropping(transform, None);
     let truth = windows(&|s: &Score| Some(s.clone()));
+    let dropping = |group| windows_dropping(&|s: &Score| Some(s.clone()), Some(group));
+    let (rhythm_dropped, harmony_dropped, loudness_dropped) = (
+        dropping(Group::Rhythm),
+        dropping(Group::Harmony),
+        dropping(Group::Loudness),
+    );
     let shifted = windows(&|s: &Score| Some(s.shifted(0.5)));
     let rotated = windows(&|s: &Score| Some(s.transposed(5)));
     let none = windows(&|_: &Score| None);
@@ -406,6 +429,9 @@ pub fn control_gaps_in(
                 shifted_nats: nll(&shifted, guidance),
                 rotated_nats: nll(&rotated, guidance),
                 none_nats,
+                rhythm_dropped_nats: nll(&rhythm_dropped, guidance),
+                harmony_dropped_nats: nll(&harmony_dropped, guidance),
+                loudness_dropped_nats: nll(&loudness_dropped, guidance),
                 windows: measured,
                 guidance: guidance.to_string(),
                 by_beat: by_beat(guidance),

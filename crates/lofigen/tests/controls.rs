@@ -145,6 +145,11 @@ fn a_tiny_model_learns_to_use_its_controls() {
         gap.none_nats - gap.true_nats > 0.02,
         "no controls predict as well as the true ones: {gap:?}"
     );
+    // Dropping the rhythm group alone drops what the model is told of the clicks' timing.
+    assert!(
+        gap.rhythm_dropped_nats - gap.true_nats > 0.01,
+        "dropping the rhythm changes nothing: {gap:?}"
+    );
     // As it plays (guided), the model is another distribution, scored on the same windows.
     assert_eq!(guided.guidance, DEFAULT_GUIDANCE.to_string());
     assert_eq!(guided.windows, gap.windows);

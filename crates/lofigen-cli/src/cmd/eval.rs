@@ -228,6 +228,9 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             ("true (analysed)", g.true_nats),
             ("rhythm shifted half a beat", g.shifted_nats),
             ("chords moved 5 semitones", g.rotated_nats),
+            ("rhythm dropped", g.rhythm_dropped_nats),
+            ("chords dropped", g.harmony_dropped_nats),
+            ("level dropped", g.loudness_dropped_nats),
             ("none", g.none_nats),
         ] {
             t.row([
