@@ -147,8 +147,9 @@ pub(crate) struct MusicArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) swing: Option<f32>,
     /// Drum pattern: a name (boom-bap, half-time, four-floor, sparse, lazy, sixteenths: hats on
-    /// every 16th, for --swing; or one the model learnt: train-1, ...) or text such as "low: x.......x.x..... ; mid: ....x.......x... ; high:
-    /// x.x.x.x.x.x.x.x." (x = hit, o = soft, . = rest; 16 steps a bar).
+    /// every 16th, for --swing; or one the model learnt: train-1, ...) or text such as
+    /// "low: x.......x.x..... ; mid: ....x.......x... ; high: x.x.x.x.x.x.x.x." (x = hit,
+    /// o = soft, . = rest; 16 steps a bar).
     #[arg(long)]
     pub(crate) groove: Option<String>,
     /// A track whose beats, chords and loudness drive a new rendering of it.
