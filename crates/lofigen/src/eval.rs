@@ -361,33 +361,35 @@ pub fn control_gaps_in(
     let (_, genres) = crate::train::resolve_genres(config, tracks)?;
     let w = config.data.window_samples;
     let part = on.split.index();
-    let windows_dropping = |transform: &dyn Fn(&Score) -> Option<Score>, drop: Option<Group>| {
+    // The split's frames of each track, with its scores transformed.
+    let frames = |transform: &dyn Fn(&Score) -> Option<Score>| {
         let mut parts =
             crate::controls::split_frames(&scores, &lengths, &splits, hop, |s| transform(s));
-        let mut frames = std::mem::take(&mut parts[part]);
-        if let Some(group) = drop {
-            for frame in frames
-                .iter_mut()
-                .flat_map(|t| t.chunks_exact_mut(CONTROL_DIMS))
-            {
-                drop_group(frame, group);
-            }
-        }
+        std::mem::take(&mut parts[part])
+    };
+    let windows = |frames: Vec<Vec<f32>>| {
         Windows::new(splits.get(on.split), w, w * on.every.max(1))
             .with_genres(genres.clone())
             .with_controls(frames, CONTROL_DIMS, hop, (vec![], 0.0, 0))
     };
-    let windows = |transform: &dyn Fn(&Score) -> Option<Score>| windows_dropping(transform, None);
-    let truth = windows(&|s: &Score| Some(s.clone()));
-    let dropping = |group| windows_dropping(&|s: &Score| Some(s.clone()), Some(group));
+    let true_frames = frames(&|s: &Score| Some(s.clone()));
+    // The true frames with one group zeroed in every frame, as control dropout zeroes it.
+    let dropping = |group| {
+        let mut f = true_frames.clone();
+        for frame in f.iter_mut().flat_map(|t| t.chunks_exact_mut(CONTROL_DIMS)) {
+            drop_group(frame, group);
+        }
+        windows(f)
+    };
     let (rhythm_dropped, harmony_dropped, loudness_dropped) = (
         dropping(Group::Rhythm),
         dropping(Group::Harmony),
         dropping(Group::Loudness),
     );
-    let shifted = windows(&|s: &Score| Some(s.shifted(0.5)));
-    let rotated = windows(&|s: &Score| Some(s.transposed(5)));
-    let none = windows(&|_: &Score| None);
+    let truth = windows(true_frames);
+    let shifted = windows(frames(&|s: &Score| Some(s.shifted(0.5))));
+    let rotated = windows(frames(&|s: &Score| Some(s.transposed(5))));
+    let none = windows(frames(&|_: &Score| None));
     let nll = |windows: &Windows, guidance: Guidance| {
         crate::loss::mean_loss_guided(model, windows, 4, on.max, guidance, device)
     };

@@ -150,6 +150,16 @@ fn a_tiny_model_learns_to_use_its_controls() {
         gap.rhythm_dropped_nats - gap.true_nats > 0.01,
         "dropping the rhythm changes nothing: {gap:?}"
     );
+    // The chords and the level tell it something too (each about 0.02 nats here): dropping
+    // either alone must cost, or the drop did not reach that group.
+    assert!(
+        gap.harmony_dropped_nats - gap.true_nats > 0.005,
+        "dropping the chords changes nothing: {gap:?}"
+    );
+    assert!(
+        gap.loudness_dropped_nats - gap.true_nats > 0.005,
+        "dropping the level changes nothing: {gap:?}"
+    );
     // As it plays (guided), the model is another distribution, scored on the same windows.
     assert_eq!(guided.guidance, DEFAULT_GUIDANCE.to_string());
     assert_eq!(guided.windows, gap.windows);
