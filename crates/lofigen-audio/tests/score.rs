@@ -653,17 +653,23 @@ fn a_style_suggests_only_grooves_with_a_backbeat() {
     assert_eq!(style.suggest(3).groove, Groove::named("boom-bap").unwrap());
 }
 
-/// A style's hand-set `default_groove` replaces the drawn groove and nothing else: the same
-/// seed suggests the same tempo and chords. A name the style does not know fails validation by
-/// name, and a style file without the field reads as before.
-#[test]
-fn a_style_plays_its_default_groove_and_keeps_the_rest_of_its_suggestion() {
+/// An empty style with one learnt groove, `train-1` (kicks 3 + 3 + 2, a backbeat).
+fn style_with_one_learnt_groove() -> Style {
     let mut style = Style::fit(&[]);
     style.grooves = vec![StyleGroove {
         name: "train-1".into(),
         pattern: "low: 8..8.1x.8..8..x. ; mid: 8223x333x3338233".into(),
         bars: 3,
     }];
+    style
+}
+
+/// A style's hand-set `default_groove` replaces the drawn groove and nothing else: the same
+/// seed suggests the same tempo and chords. A name the style does not know fails validation by
+/// name, and a style file without the field reads as before.
+#[test]
+fn a_style_plays_its_default_groove_and_keeps_the_rest_of_its_suggestion() {
+    let mut style = style_with_one_learnt_groove();
     style.keys.insert("C".into(), 1);
     style.chords.insert("Am7".into(), 2);
     style.chords.insert("Fmaj7".into(), 1);
@@ -700,13 +706,8 @@ fn a_style_plays_its_default_groove_and_keeps_the_rest_of_its_suggestion() {
 /// is not.
 #[test]
 fn a_groove_is_named_as_it_is_looked_up() {
-    let mut style = Style::fit(&[]);
-    style.grooves = vec![StyleGroove {
-        name: "train-1".into(),
-        pattern: "low: 8..8.1x.8..8..x. ; mid: 8223x333x3338233".into(),
-        bars: 3,
-    }];
-    for name in ["lazy", "boom-bap", "train-1"] {
+    let style = style_with_one_learnt_groove();
+    for name in ["lazy", "boom-bap", "sixteenths", "train-1"] {
         let groove = Groove::lookup(name, Some(&style)).unwrap();
         assert_eq!(groove.name_in(Some(&style)).as_deref(), Some(name));
     }
