@@ -1,0 +1,82 @@
+//! How many drum hits a run's rhythm controls describe: hits per second per band in the scores
+//! its training analysed, and what a control gap in nats per sample comes to per hit. The
+//! rhythm controls only say where hits fall, so a rhythm gap is paid for hit by hit; this turns
+//! the issue's 0.05 nats per sample into nats per hit. For the report of issue 14.
+//!
+//! cargo build --profile ci --workspace --features wgpu --examples &&
+//!   target/ci/examples/rhythm_budget RUN AUDIO [GAP...]
+//! (GAP: gaps in nats per sample to express per hit; 0.05 is always shown)
+
+use std::path::PathBuf;
+
+use lofigen::run::RunDir;
+use lofigen_audio::score::{BANDS, GROOVE_HIT};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [run, audio, gaps @ ..] = args.as_slice() else {
+        return Err("usage: rhythm_budget RUN AUDIO [GAP...]".into());
+    };
+    let mut gaps: Vec<f64> = gaps
+        .iter()
+        .map(|g| {
+            g.parse()
+                .map_err(|_| format!("GAP must be a number, not {g:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    gaps.push(0.05);
+    let config = RunDir::new(run).config()?;
+    let rate = f64::from(lofigen::config::SAMPLE_RATE_HZ);
+    let tracks = lofigen::corpus::load_tracks(&[PathBuf::from(audio)])?;
+    let scores = lofigen::controls::track_scores(&tracks, &config);
+
+    println!(
+        "track                        seconds    BPM  hits/s low  mid  high  any  samples/hit"
+    );
+    let (mut seconds, mut hits) = (0.0, 0usize);
+    for (track, score) in tracks.iter().zip(&scores) {
+        let name = track.path.file_stem().map_or_else(
+            || track.path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let Some(score) = score else {
+            println!("{name:<28} no beat found");
+            continue;
+        };
+        let s = score.duration_s();
+        let mut per_band = [0usize; BANDS];
+        let mut any = 0;
+        for step in score.steps() {
+            for (n, v) in per_band.iter_mut().zip(step) {
+                *n += usize::from(*v >= GROOVE_HIT);
+            }
+            any += usize::from(step.iter().any(|v| *v >= GROOVE_HIT));
+        }
+        println!(
+            "{:<28} {:>7.1} {:>6.1} {:>10.2} {:>4.2} {:>5.2} {:>4.2} {:>12.0}",
+            name.chars().take(28).collect::<String>(),
+            s,
+            score.bpm(),
+            per_band[0] as f64 / s,
+            per_band[1] as f64 / s,
+            per_band[2] as f64 / s,
+            any as f64 / s,
+            rate * s / any.max(1) as f64,
+        );
+        seconds += s;
+        hits += any;
+    }
+    let per_hit = rate * seconds / hits.max(1) as f64;
+    println!(
+        "all: {hits} steps with a hit (a band at {GROOVE_HIT} or more) in {seconds:.0} s, \
+         {:.2} per second, one every {per_hit:.0} samples",
+        hits as f64 / seconds.max(f64::MIN_POSITIVE)
+    );
+    for g in gaps {
+        println!(
+            "a gap of {g:.4} nats per sample is {:.1} nats per hit",
+            g * per_hit
+        );
+    }
+    Ok(())
+}
