@@ -5,8 +5,8 @@
 use lofigen_audio::analysis::{Chord, parse_progression};
 use lofigen_audio::score::{
     BAR_PHASE_DIMS, BEAT_PHASE_DIMS, CHROMA_DIMS, CONTROL_DIMS, Conductor, Controls, FRAME_HOP_8K,
-    Groove, Group, Guidance, HARMONY_FLAG, LOUDNESS_DIM, LOUDNESS_FLAG, RHYTHM_FLAG, Score,
-    ScoreError, Style, StyleGroove, drop_group,
+    Groove, Group, Guidance, HARMONY_FLAG, LEARNT_HAT_FLOOR, LOUDNESS_DIM, LOUDNESS_FLAG,
+    RHYTHM_FLAG, Score, ScoreError, Style, StyleGroove, drop_group,
 };
 use lofigen_audio::{Clip, signal};
 
@@ -582,6 +582,25 @@ fn a_style_fits_analysed_audio() {
     );
     let c = style.suggest(1);
     assert_eq!(c.chords.len(), 4);
+}
+
+/// A learnt groove is what its bars share: a faint low and mid hit in every bar (another
+/// instrument's bleed into the band) and hats too weak to count are left out; the hits that
+/// grouped the bars and the hats that count keep their strengths.
+#[test]
+fn a_learnt_groove_keeps_the_hits_its_bars_share() {
+    let played: Groove = "low: x.3...x...2..... ; mid: ....x..3....x... ; high: x.2.o.2.x.2.o.2."
+        .parse()
+        .unwrap();
+    let controls = Controls::new(85.0, played).unwrap();
+    let style = Style::fit(&[Score::from_controls(&controls, 60.0).unwrap()]);
+    let learnt = style.groove("train-1").unwrap();
+    let shared: Groove = "low: x.....x......... ; mid: ....x.......x... ; high: x...o...x...o..."
+        .parse()
+        .unwrap();
+    assert_eq!(learnt, shared, "learnt {learnt}");
+    // The played hats of 2/9 lie under the floor, those of 0.5 over it.
+    const { assert!(LEARNT_HAT_FLOOR > 2.0 / 9.0 && LEARNT_HAT_FLOOR <= 0.5) };
 }
 
 /// A drummer who plays every other kick 24 ms late: the score of the audio draws each late kick

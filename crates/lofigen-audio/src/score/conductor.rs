@@ -148,6 +148,19 @@ impl Groove {
         loudest(0) >= GROOVE_HIT && loudest(1) >= GROOVE_HIT
     }
 
+    /// This groove with only the strengths `keep(step, band, strength)` accepts; the others
+    /// silent.
+    pub fn keeping(mut self, keep: impl Fn(usize, usize, f32) -> bool) -> Groove {
+        for (i, step) in self.steps.iter_mut().enumerate() {
+            for (band, v) in step.iter_mut().enumerate() {
+                if !keep(i, band, *v) {
+                    *v = 0.0;
+                }
+            }
+        }
+        self
+    }
+
     /// The 16 steps of bar `b` (0-based, less than [`Groove::bars`]).
     pub fn bar(&self, b: usize) -> &[[f32; BANDS]] {
         &self.steps[b * BAR_STEPS..(b + 1) * BAR_STEPS]

@@ -51,7 +51,9 @@ mod style;
 pub use crate::error::ScoreError;
 pub use conductor::{Conductor, Controls, Groove};
 pub use guidance::{Guidance, MAX_GUIDANCE};
-pub use style::{GROOVE_HIT, MAX_STYLE_GROOVES, SUGGESTED_BARS, Style, StyleGroove};
+pub use style::{
+    GROOVE_HIT, LEARNT_HAT_FLOOR, MAX_STYLE_GROOVES, SUGGESTED_BARS, Style, StyleGroove,
+};
 
 use std::ops::Range;
 

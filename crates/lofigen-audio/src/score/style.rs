@@ -18,6 +18,8 @@ pub const MAX_STYLE_GROOVES: usize = 4;
 pub const GROOVE_HIT: f32 = 0.5;
 /// Bars in a suggested progression.
 pub const SUGGESTED_BARS: usize = 4;
+/// A learnt groove keeps the hats that reach this strength in the mean of its bars.
+pub const LEARNT_HAT_FLOOR: f32 = 0.25;
 
 /// A groove learnt from the training set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -128,8 +130,9 @@ fn bar_chords(score: &Score) -> Vec<Option<Chord>> {
 
 impl Style {
     /// Fits the style of `scores`: tempo range and median, swing and level medians, the
-    /// [`MAX_STYLE_GROOVES`] most frequent one-bar patterns of low and mid hits (steps
-    /// at least [`GROOVE_HIT`]; each groove is the mean of its bars' strengths, hats included), and chord counts and transitions from
+    /// [`MAX_STYLE_GROOVES`] most frequent one-bar patterns of low and mid hits (steps at least
+    /// [`GROOVE_HIT`]; each groove holds those hits and the hats of at least
+    /// [`LEARNT_HAT_FLOOR`], at their mean strengths over its bars), and chord counts and transitions from
     /// bar to bar relative to each piece's key (Krumhansl-Schmuckler on its chords' templates).
     /// With no scores, the tempo is the analysis prior and nothing else is known.
     pub fn fit(scores: &[Score]) -> Style {
@@ -216,9 +219,18 @@ impl Style {
         let mut ranked: Vec<_> = grooves.into_iter().collect();
         // Stable: equal counts keep the patterns' (deterministic) order.
         ranked.sort_by_key(|g| std::cmp::Reverse(g.1.0));
-        for (n, (_, (count, sums))) in ranked.into_iter().take(MAX_STYLE_GROOVES).enumerate() {
+        for (n, (hits, (count, sums))) in ranked.into_iter().take(MAX_STYLE_GROOVES).enumerate() {
             let mean = sums.iter().map(|s| s.map(|v| v / count as f32)).collect();
-            if let Ok(groove) = Groove::new(mean) {
+            // A groove is what its bars share: the low and mid hits that grouped them and the
+            // hats most of them have. The rest of the mean is other instruments' bleed and the
+            // odd bar's extra hit, a faint hit on almost every step that blurs the pulse.
+            let shared = Groove::new(mean).map(|g| {
+                g.keeping(|step, band, v| match band {
+                    0 | 1 => hits[2 * step + band],
+                    _ => v >= LEARNT_HAT_FLOOR,
+                })
+            });
+            if let Ok(groove) = shared {
                 style.grooves.push(StyleGroove {
                     name: format!("train-{}", n + 1),
                     pattern: groove.to_string(),
