@@ -317,6 +317,7 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
         "chords dropped",
         "level dropped",
         "control gap through the beat",
+        "per hit of the true rhythm",
         "beat position",
         "rhythm (played)",
         "none (played)",
@@ -324,6 +325,8 @@ fn eval_control_gap_scores_the_model_as_trained_and_as_played() {
     let (trained, played) = (&report["control_gap"], &report["control_gap_guided"]);
     assert!(trained["windows"].as_u64().unwrap() >= 2, "{trained:#}");
     assert_eq!(played["windows"], trained["windows"], "the same windows");
+    assert!(trained["hits"].as_u64().unwrap() >= 1, "{trained:#}");
+    assert!(trained["samples"].as_u64().unwrap() > trained["hits"].as_u64().unwrap());
     assert_eq!(played["guidance"], "rhythm=3,harmony=5,loudness=1");
     for key in [
         "true_nats",

@@ -65,6 +65,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         g.harmony_dropped_nats - g.true_nats,
         g.loudness_dropped_nats - g.true_nats
     );
+    if let (Some(shifted), Some(dropped)) = (
+        g.per_hit(g.rhythm_gap()),
+        g.per_hit(g.rhythm_dropped_nats - g.true_nats),
+    ) {
+        println!(
+            "per hit ({} hits): rhythm shifted {shifted:+.1} nats, dropped {dropped:+.1}",
+            g.hits
+        );
+    }
     println!("beat position  samples %  true NLL  rhythm gap  chord gap  none gap");
     for b in &g.by_beat {
         println!(

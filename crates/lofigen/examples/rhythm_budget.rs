@@ -45,13 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let s = score.duration_s();
         let mut per_band = [0usize; BANDS];
-        let mut any = 0;
         for step in score.steps() {
             for (n, v) in per_band.iter_mut().zip(step) {
                 *n += usize::from(*v >= GROOVE_HIT);
             }
-            any += usize::from(step.iter().any(|v| *v >= GROOVE_HIT));
         }
+        let any = score.hit_times().count();
         println!(
             "{:<28} {:>7.1} {:>6.1} {:>10.2} {:>4.2} {:>5.2} {:>4.2} {:>12.0}",
             name.chars().take(28).collect::<String>(),

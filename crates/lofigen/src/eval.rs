@@ -207,6 +207,12 @@ pub struct ControlGap {
     pub loudness_dropped_nats: f64,
     /// Test windows measured.
     pub windows: usize,
+    /// Samples predicted in them (the NLLs above are means over these).
+    pub samples: usize,
+    /// Hits of the true rhythm in them ([`Score::hit_times`] of the true score). The rhythm
+    /// controls say where hits fall, so a rhythm gap is paid for hit by hit, and
+    /// [`ControlGap::per_hit`] reads it so.
+    pub hits: usize,
     /// How strongly the controls were followed (every group at 1: as trained; see
     /// [`Guidance`]).
     pub guidance: String,
@@ -298,6 +304,12 @@ impl ControlGap {
     /// How much worse the rotated chords predict, nats per sample.
     pub fn chord_gap(&self) -> f64 {
         self.rotated_nats - self.true_nats
+    }
+
+    /// A gap of `nats_per_sample` over the measured audio, in nats per hit of its true rhythm
+    /// (see [`ControlGap::hits`]); `None` when no hit was measured.
+    pub fn per_hit(&self, nats_per_sample: f64) -> Option<f64> {
+        (self.hits > 0).then(|| nats_per_sample * self.samples as f64 / self.hits as f64)
     }
 }
 
@@ -396,6 +408,19 @@ pub fn control_gaps_in(
     // With no group given, every group's effect is zero and guidance mixes nothing.
     let none_nats = nll(&none, Guidance::default());
     let measured = on.max.map_or(truth.len(), |m| m.min(truth.len()));
+    let rate = f64::from(crate::config::SAMPLE_RATE_HZ);
+    // The hits of the true score whose 16th falls among a window's predicted samples.
+    let hits: usize = (0..measured)
+        .map(|i| {
+            let (clip, start) = truth.start(i);
+            let Some(score) = scores.get(clip).and_then(Option::as_ref) else {
+                return 0;
+            };
+            let from = (splits.offsets[clip][part] + start + 1) as f64 / rate;
+            let span = from..from + w as f64 / rate;
+            score.hit_times().filter(|t| span.contains(t)).count()
+        })
+        .sum();
     // The means above stay on the fused loss that training and validation use; the pass per
     // sample below (eval only) is what the fold needs, and agrees with them to rounding.
     let ids: Vec<usize> = (0..measured).collect();
@@ -403,8 +428,7 @@ pub fn control_gaps_in(
     let phase = |window: usize, j: usize| {
         let (clip, start) = truth.start(window);
         let score = scores.get(clip)?.as_ref()?;
-        let t = (splits.offsets[clip][part] + start + j + 1) as f64
-            / f64::from(crate::config::SAMPLE_RATE_HZ);
+        let t = (splits.offsets[clip][part] + start + j + 1) as f64 / rate;
         Some(score.beat_at(t).rem_euclid(1.0))
     };
     let per_sample = |w: &Windows, guidance: Guidance| {
@@ -435,6 +459,8 @@ pub fn control_gaps_in(
                 harmony_dropped_nats: nll(&harmony_dropped, guidance),
                 loudness_dropped_nats: nll(&loudness_dropped, guidance),
                 windows: measured,
+                samples: measured * w,
+                hits,
                 guidance: guidance.to_string(),
                 by_beat: by_beat(guidance),
             })

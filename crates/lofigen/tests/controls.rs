@@ -157,9 +157,22 @@ fn a_tiny_model_learns_to_use_its_controls() {
             "dropping the {group} changes nothing: {gap:?}"
         );
     }
+    // The hits of the measured audio: a kick or a snare on every beat at 84 and 96 BPM, 1.4 and
+    // 1.6 a second (the hats, a third of the snare's level, stay under the hit threshold); a
+    // count of every 8th or 16th step would be two or four times as many.
+    let seconds = gap.samples as f64 / 8000.0;
+    assert_eq!(gap.samples, gap.windows * config.data.window_samples);
+    let rate = gap.hits as f64 / seconds;
+    assert!(
+        (1.2..=1.8).contains(&rate),
+        "{rate:.2} hits a second: {gap:?}"
+    );
+    let per_hit = gap.per_hit(gap.rhythm_gap()).unwrap();
+    assert!((per_hit - gap.rhythm_gap() * gap.samples as f64 / gap.hits as f64).abs() < 1e-9);
     // As it plays (guided), the model is another distribution, scored on the same windows.
     assert_eq!(guided.guidance, DEFAULT_GUIDANCE.to_string());
     assert_eq!(guided.windows, gap.windows);
+    assert_eq!((guided.hits, guided.samples), (gap.hits, gap.samples));
     assert!(
         (guided.true_nats - gap.true_nats).abs() > 1e-4,
         "guidance changes nothing: {guided:?}"

@@ -422,6 +422,16 @@ impl Score {
         &self.steps
     }
 
+    /// The times, seconds, of the 16ths with a hit (a band at [`GROOVE_HIT`] or more), on the
+    /// grid (swing aside).
+    pub fn hit_times(&self) -> impl Iterator<Item = f64> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| step.iter().any(|&v| v >= GROOVE_HIT))
+            .map(|(k, _)| self.time_at(k as f64 / STEPS_PER_BEAT as f64))
+    }
+
     /// The swing of the first beat: how late the off 16ths (2nd and 4th of a beat) are, in
     /// fractions of a 16th.
     pub fn swing(&self) -> f32 {

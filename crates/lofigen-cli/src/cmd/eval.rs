@@ -83,7 +83,9 @@ pub(crate) struct EvalArgs {
     /// the audio is compared with the NLL when the rhythm is shifted by half a beat, the chords
     /// are moved 5 semitones, or nothing is given: once for the model as trained, and once as
     /// it plays, following its controls with --guidance. The gaps are also folded over the
-    /// beat (a table and control-gap-by-beat.png), to show where in the beat they live.
+    /// beat (a table and control-gap-by-beat.png), to show where in the beat they live, and the
+    /// rhythm's are read per hit of the true rhythm (the rhythm says where hits fall, so its
+    /// gap is paid hit by hit, and per sample it thins out where hits are sparse).
     #[arg(long, requires = "run")]
     pub(crate) control_gap: bool,
     /// With --control-gap: the guidance of the model as it plays (one strength, or per group
@@ -245,6 +247,17 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             g.windows,
             t.text()
         );
+        if let (Some(shifted), Some(dropped)) = (
+            g.per_hit(g.rhythm_gap()),
+            g.per_hit(g.rhythm_dropped_nats - g.true_nats),
+        ) {
+            println!(
+                "per hit of the true rhythm ({} hits, one every {:.0} samples): rhythm shifted \
+                 {shifted:+.1} nats, rhythm dropped {dropped:+.1} nats",
+                g.hits,
+                g.samples as f64 / g.hits as f64
+            );
+        }
     }
     if let Some(png) = gap_by_beat(&report, &a.out)? {
         pngs.push(png);
