@@ -65,10 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         g.harmony_dropped_nats - g.true_nats,
         g.loudness_dropped_nats - g.true_nats
     );
-    if let (Some(shifted), Some(dropped)) = (
-        g.per_hit(g.rhythm_gap()),
-        g.per_hit(g.rhythm_dropped_nats - g.true_nats),
-    ) {
+    if let Some((shifted, dropped)) = g.rhythm_per_hit() {
         println!(
             "per hit ({} hits): rhythm shifted {shifted:+.1} nats, dropped {dropped:+.1}",
             g.hits

@@ -1,11 +1,10 @@
 //! How many drum hits a run's rhythm controls describe: hits per second per band in the scores
-//! its training analysed, and what a control gap in nats per sample comes to per hit. The
-//! rhythm controls only say where hits fall, so a rhythm gap is paid for hit by hit; this turns
-//! the issue's 0.05 nats per sample into nats per hit. For the report of issue 14.
+//! its training analysed, track by track. `lofigen eval --control-gap` reads the gaps per hit
+//! of the windows it measures; this gives the whole tracks' rates beside them. For the report
+//! of issue 14.
 //!
 //! cargo build --profile ci --workspace --features wgpu --examples &&
-//!   target/ci/examples/rhythm_budget RUN AUDIO [GAP...]
-//! (GAP: gaps in nats per sample to express per hit; 0.05 is always shown)
+//!   target/ci/examples/rhythm_budget RUN AUDIO
 
 use std::path::PathBuf;
 
@@ -14,17 +13,9 @@ use lofigen_audio::score::{BANDS, GROOVE_HIT};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [run, audio, gaps @ ..] = args.as_slice() else {
-        return Err("usage: rhythm_budget RUN AUDIO [GAP...]".into());
+    let [run, audio] = args.as_slice() else {
+        return Err("usage: rhythm_budget RUN AUDIO".into());
     };
-    let mut gaps: Vec<f64> = gaps
-        .iter()
-        .map(|g| {
-            g.parse()
-                .map_err(|_| format!("GAP must be a number, not {g:?}"))
-        })
-        .collect::<Result<_, _>>()?;
-    gaps.push(0.05);
     let config = RunDir::new(run).config()?;
     let rate = f64::from(lofigen::config::SAMPLE_RATE_HZ);
     let tracks = lofigen::corpus::load_tracks(&[PathBuf::from(audio)])?;
@@ -65,17 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seconds += s;
         hits += any;
     }
-    let per_hit = rate * seconds / hits.max(1) as f64;
     println!(
         "all: {hits} steps with a hit (a band at {GROOVE_HIT} or more) in {seconds:.0} s, \
-         {:.2} per second, one every {per_hit:.0} samples",
-        hits as f64 / seconds.max(f64::MIN_POSITIVE)
+         {:.2} per second, one every {:.0} samples",
+        hits as f64 / seconds.max(f64::MIN_POSITIVE),
+        rate * seconds / hits.max(1) as f64
     );
-    for g in gaps {
-        println!(
-            "a gap of {g:.4} nats per sample is {:.1} nats per hit",
-            g * per_hit
-        );
-    }
     Ok(())
 }

@@ -311,6 +311,15 @@ impl ControlGap {
     pub fn per_hit(&self, nats_per_sample: f64) -> Option<f64> {
         (self.hits > 0).then(|| nats_per_sample * self.samples as f64 / self.hits as f64)
     }
+
+    /// The rhythm's gaps per hit: (shifted half a beat, dropped); `None` when no hit was
+    /// measured.
+    pub fn rhythm_per_hit(&self) -> Option<(f64, f64)> {
+        Some((
+            self.per_hit(self.rhythm_gap())?,
+            self.per_hit(self.rhythm_dropped_nats - self.true_nats)?,
+        ))
+    }
 }
 
 /// [`ControlGap`]s of a model with controls on the test split of `tracks` (as `config` splits
@@ -409,16 +418,22 @@ pub fn control_gaps_in(
     let none_nats = nll(&none, Guidance::default());
     let measured = on.max.map_or(truth.len(), |m| m.min(truth.len()));
     let rate = f64::from(crate::config::SAMPLE_RATE_HZ);
-    // The hits of the true score whose 16th falls among a window's predicted samples.
+    // The hits of the true score whose 16th falls among a window's predicted samples (hit
+    // times rise with the steps, so each window's are a slice found by two searches).
+    let hit_times: Vec<Vec<f64>> = scores
+        .iter()
+        .map(|s| {
+            s.as_ref()
+                .map_or_else(Vec::new, |s| s.hit_times().collect())
+        })
+        .collect();
     let hits: usize = (0..measured)
         .map(|i| {
             let (clip, start) = truth.start(i);
-            let Some(score) = scores.get(clip).and_then(Option::as_ref) else {
-                return 0;
-            };
             let from = (splits.offsets[clip][part] + start + 1) as f64 / rate;
-            let span = from..from + w as f64 / rate;
-            score.hit_times().filter(|t| span.contains(t)).count()
+            let to = from + w as f64 / rate;
+            let times = &hit_times[clip];
+            times.partition_point(|&t| t < to) - times.partition_point(|&t| t < from)
         })
         .sum();
     // The means above stay on the fused loss that training and validation use; the pass per

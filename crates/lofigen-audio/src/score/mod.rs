@@ -423,7 +423,7 @@ impl Score {
     }
 
     /// The times, seconds, of the 16ths with a hit (a band at [`GROOVE_HIT`] or more), on the
-    /// grid (swing aside).
+    /// grid (swing aside), in rising order.
     pub fn hit_times(&self) -> impl Iterator<Item = f64> + '_ {
         self.steps
             .iter()

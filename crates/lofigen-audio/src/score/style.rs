@@ -221,9 +221,10 @@ impl Style {
         ranked.sort_by_key(|g| std::cmp::Reverse(g.1.0));
         for (n, (hits, (count, sums))) in ranked.into_iter().take(MAX_STYLE_GROOVES).enumerate() {
             let mean = sums.iter().map(|s| s.map(|v| v / count as f32)).collect();
-            // A groove is what its bars share: the low and mid hits that grouped them and the
-            // hats most of them have. The rest of the mean is other instruments' bleed and the
-            // odd bar's extra hit, a faint hit on almost every step that blurs the pulse.
+            // A groove is what its bars share: the low and mid hits that grouped them (`hits`
+            // holds low, mid per step) and the hats strong on average. The rest of the mean is
+            // other instruments' bleed and the odd bar's extra hit, a faint hit on almost every
+            // step that blurs the pulse.
             let shared = Groove::new(mean).map(|g| {
                 g.keeping(|step, band, v| match band {
                     0 | 1 => hits[2 * step + band],

@@ -247,10 +247,7 @@ pub(crate) fn run(a: EvalArgs) -> Result<()> {
             g.windows,
             t.text()
         );
-        if let (Some(shifted), Some(dropped)) = (
-            g.per_hit(g.rhythm_gap()),
-            g.per_hit(g.rhythm_dropped_nats - g.true_nats),
-        ) {
+        if let Some((shifted, dropped)) = g.rhythm_per_hit() {
             println!(
                 "per hit of the true rhythm ({} hits, one every {:.0} samples): rhythm shifted \
                  {shifted:+.1} nats, rhythm dropped {dropped:+.1} nats",
